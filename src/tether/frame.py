@@ -54,7 +54,10 @@ def read(data: Data, *, columns: list[str] | None = None) -> pl.DataFrame:
     elif isinstance(data, pa.Table | pa.RecordBatch):
         frame = _from_arrow(data)
     elif isinstance(data, str | os.PathLike):
-        frame = scan(data).collect()
+        try:
+            frame = scan(data).collect()
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise InputError(f"{os.fspath(data)}: cannot be read ({_first_line(exc)})") from exc
     elif _is_pandas(data):
         frame = _from_pandas(data)
     else:
@@ -82,7 +85,9 @@ def scan(path: str | os.PathLike[str]) -> pl.LazyFrame:
         separator = "\t" if str(files[0]).endswith(".tsv") else ","
         # The whole file decides each column's type: a float first seen on row 200,000 must not
         # make the read fail or the type depend on where the sample ended.
-        return pl.scan_csv(files, infer_schema_length=None, try_parse_dates=True, separator=separator)
+        return pl.scan_csv(
+            files, infer_schema_length=None, try_parse_dates=True, separator=separator
+        )
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise InputError(f"{path}: cannot be read ({_first_line(exc)})") from exc
 
@@ -133,13 +138,15 @@ def content_hash(data: Data | Iterable[Any]) -> str:
     machine and with any library version, and it does not depend on how the data was batched:
 
     * header: ``tether-frame-v1``, number of columns, number of rows;
-    * per column, in order: its name, its logical type, and the SHA-256 of two streams over all
-      rows: validity (one byte per row, 1 = missing) and values, where missing slots hash as zero.
+    * per column, in order: its name and its logical type (each prefixed by its byte length as
+      uint64), the SHA-256 of its validity (one byte per row, 1 = missing), and the SHA-256 of the
+      concatenated SHA-256 digests of its value streams, where missing slots hash as zero;
     * logical types: ``int`` (every signed width and unsigned up to 32 bits, as int64), ``uint64``,
       ``float`` (float32 and float64 as float64, every NaN as one NaN), ``bool``, ``string``
-      (strings, categoricals and enums: per row its byte length as uint64, then the UTF-8 bytes),
-      ``binary``, ``date`` (days), ``datetime[tz]`` and ``duration`` (whole seconds as int64 then
-      nanoseconds within the second as int64, whatever the stored unit), ``time`` (nanoseconds),
+      (strings, categoricals and enums: two streams, each row's byte length as uint64, and the
+      UTF-8 bytes), ``binary`` (likewise), ``date`` (days), ``datetime[tz]`` and ``duration`` (two
+      streams: whole seconds as int64 and nanoseconds within the second as int64, whatever the
+      stored unit), ``time`` (nanoseconds),
       ``decimal`` (the exact decimal text), ``null``. All integers are little-endian.
 
     >>> a = pl.DataFrame({"x": [1, 2, None], "y": ["a", "b", "c"]})
@@ -166,7 +173,8 @@ class _ColumnHasher:
         self.dtype = dtype
         self.tag = _logical_type(name, dtype)
         self.validity = hashlib.sha256()
-        self.values = hashlib.sha256()
+        # One hasher per stream, so that batch boundaries cannot interleave streams differently.
+        self.streams: list[Any] = []
 
     def update(self, column: pl.Series) -> None:
         if column.dtype != self.dtype:
@@ -174,12 +182,18 @@ class _ColumnHasher:
                 f"column {self.name!r} changed type between batches: {self.dtype} then {column.dtype}"
             )
         self.validity.update(column.is_null().to_numpy().view(np.uint8))
-        for buffer in _value_buffers(self.tag, column):
-            self.values.update(buffer)
+        buffers = _value_buffers(self.tag, column)
+        if not self.streams:
+            self.streams = [hashlib.sha256() for _ in buffers]
+        for stream, buffer in zip(self.streams, buffers, strict=True):
+            stream.update(buffer)
 
     def digest(self) -> bytes:
-        return _framed(self.name.encode()) + _framed(self.tag.encode()) + (
-            self.validity.digest() + self.values.digest()
+        values = hashlib.sha256(b"".join(stream.digest() for stream in self.streams)).digest()
+        return (
+            _framed(self.name.encode())
+            + _framed(self.tag.encode())
+            + (self.validity.digest() + values)
         )
 
 
@@ -279,7 +293,9 @@ def _variable_width_buffers(column: pl.Series) -> list[memoryview | bytes]:
     target = pl.Binary if column.dtype == pl.Binary else pl.String
     arrow = column.cast(target).fill_null("").rechunk().to_arrow().cast(pa.large_binary())
     _, offsets_buffer, data_buffer = arrow.buffers()
-    offsets = np.frombuffer(offsets_buffer, dtype=np.int64)[arrow.offset : arrow.offset + len(arrow) + 1]
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int64)[
+        arrow.offset : arrow.offset + len(arrow) + 1
+    ]
     lengths = np.diff(offsets).astype("<u8", copy=False)
     data = memoryview(data_buffer)[offsets[0] : offsets[-1]] if data_buffer is not None else b""
     return [lengths.data, data]
