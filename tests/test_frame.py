@@ -94,7 +94,7 @@ def test_hash_distinguishes_null_from_zero_and_empty_string():
 
 
 def test_hash_does_not_move_string_boundaries():
-    # ["ab", "c"] and ["a", "bc"] concatenate to the same bytes; the lengths stream tells them apart.
+    # ["ab", "c"] and ["a", "bc"] concatenate to the same bytes; the lengths tell them apart.
     assert content_hash(pl.DataFrame({"s": ["ab", "c"]})) != content_hash(
         pl.DataFrame({"s": ["a", "bc"]})
     )

@@ -30,7 +30,7 @@ class ContractError(FormatError):
 class ValidationError(TetherError):
     """A record or frame that breaks its contract, raised only where the caller asked for it.
 
-    ``problems`` holds one dict per broken rule with ``column``, ``value``, ``rule`` and ``message``.
+    ``problems`` holds one dict per broken rule: ``column``, ``value``, ``rule``, ``message``.
     """
 
     def __init__(self, message: str, problems: list[dict[str, object]] | None = None) -> None:

@@ -108,8 +108,7 @@ def iter_batches(
             yield from _parquet_batches(files, batch_rows)
         else:
             try:
-                for batch in scan(data).collect_batches(chunk_size=batch_rows):
-                    yield batch
+                yield from scan(data).collect_batches(chunk_size=batch_rows)
             except pl.exceptions.PolarsError as exc:
                 raise InputError(f"{data}: cannot be read ({_first_line(exc)})") from exc
         return
@@ -179,7 +178,8 @@ class _ColumnHasher:
     def update(self, column: pl.Series) -> None:
         if column.dtype != self.dtype:
             raise InputError(
-                f"column {self.name!r} changed type between batches: {self.dtype} then {column.dtype}"
+                f"column {self.name!r} changed type between batches: "
+                f"{self.dtype} then {column.dtype}"
             )
         self.validity.update(column.is_null().to_numpy().view(np.uint8))
         buffers = _value_buffers(self.tag, column)
@@ -204,9 +204,8 @@ class _FrameHasher:
 
     def update(self, batch: pl.DataFrame) -> None:
         if batch.columns != [c.name for c in self.columns]:
-            raise InputError(
-                f"batches disagree on columns: {[c.name for c in self.columns]} then {batch.columns}"
-            )
+            expected = [c.name for c in self.columns]
+            raise InputError(f"batches disagree on columns: {expected} then {batch.columns}")
         self.rows += batch.height
         # hashlib releases the GIL on large buffers, so columns hash in parallel.
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
