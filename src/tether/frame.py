@@ -28,7 +28,10 @@ from tether.errors import InputError
 if TYPE_CHECKING:
     import pandas as pd
 
-Data: TypeAlias = "pl.DataFrame | pl.LazyFrame | pa.Table | pa.RecordBatch | pd.DataFrame | str | os.PathLike[str]"
+PathLike: TypeAlias = "str | os.PathLike[str]"
+Data: TypeAlias = (
+    "pl.DataFrame | pl.LazyFrame | pa.Table | pa.RecordBatch | pd.DataFrame | PathLike"
+)
 """Anything tether reads as a table."""
 
 DEFAULT_BATCH_ROWS = 500_000
