@@ -16,10 +16,13 @@ def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as info:
-            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+            cpu = next(
+                line.split(":", 1)[1].strip() for line in info if line.startswith("model name")
+            )
     except (OSError, StopIteration):
         pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, polars {pl.__version__}"
+    python = platform.python_version()
+    return f"{cpu}, {os.cpu_count()} cores, Python {python}, polars {pl.__version__}"
 
 
 def write_table(name: str, title: str, rows: list[dict[str, object]], notes: str = "") -> Path:

