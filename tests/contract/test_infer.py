@@ -140,3 +140,21 @@ def test_unsupported_column_type_is_an_input_error() -> None:
 def test_role_column_absent_from_the_data_is_an_input_error() -> None:
     with pytest.raises(InputError, match="target column 'late'"):
         Contract.infer(pl.DataFrame({"x": [1]}), target="late")
+
+
+def test_identifiers_get_no_range_and_no_category_set() -> None:
+    frame = pl.DataFrame({"flight_id": np.arange(1_000), "code": ["A1", "B2"] * 500})
+    contract = Contract.infer(frame, id_column="flight_id")
+    spec = contract.columns["flight_id"]
+    assert (spec.min, spec.max, spec.categories) == (None, None, None)
+    later_ids = pl.DataFrame({"flight_id": [10**9], "code": ["A1"]})
+    assert contract.validate(later_ids).ok
+
+
+def test_a_hundred_airports_form_a_category_set() -> None:
+    rng = np.random.default_rng(4)
+    airports = [f"{chr(65 + i // 26)}{chr(65 + i % 26)}X" for i in range(95)]
+    frame = pl.DataFrame({"dest": rng.choice(airports, 20_000)})
+    spec = Contract.infer(frame).columns["dest"]
+    assert spec.categories is not None
+    assert len(spec.categories) == 95
