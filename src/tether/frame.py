@@ -304,14 +304,17 @@ def _variable_width_buffers(column: pl.Series) -> list[memoryview | bytes]:
 
 
 def _parquet_batches(files: list[str], batch_rows: int) -> Iterator[pl.DataFrame]:
-    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
 
-    try:
-        dataset = ds.dataset(files, format="parquet")
-        for record_batch in dataset.to_batches(batch_size=batch_rows):
-            yield _from_arrow(record_batch)
-    except (pa.ArrowException, OSError) as exc:
-        raise InputError(f"parquet data cannot be read ({_first_line(exc)})") from exc
+    # Without pre_buffer=False pyarrow keeps the column chunks it read ahead: 1.8 GB peak instead
+    # of 0.6 GB when reading 10M rows x 25 columns in batches.
+    for file in files:
+        try:
+            with pq.ParquetFile(file, pre_buffer=False) as parquet:
+                for record_batch in parquet.iter_batches(batch_size=batch_rows):
+                    yield _from_arrow(record_batch)
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(f"{file}: cannot be read ({_first_line(exc)})") from exc
 
 
 def _resolve_files(path: str | os.PathLike[str]) -> list[str]:
