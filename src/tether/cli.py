@@ -135,8 +135,8 @@ def _print_validation(result: ValidationResult, show: int) -> None:
         out.print(first)
         counts = errors.group_by("column", "rule", "policy").len("count")
         by_rule = Table("column", "rule", "policy", "count", title="errors per rule")
-        for row in counts.sort("count", descending=True).iter_rows():
-            by_rule.add_row(*(str(v) for v in row))
+        for values in counts.sort("count", descending=True).iter_rows():
+            by_rule.add_row(*(str(v) for v in values))
         out.print(by_rule)
     verdict = "[green]ok[/green]" if result.ok else "[red]rejected rows[/red]"
     out.print(

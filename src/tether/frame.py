@@ -184,7 +184,7 @@ class _ColumnHasher:
                 f"column {self.name!r} changed type between batches: "
                 f"{self.dtype} then {column.dtype}"
             )
-        self.validity.update(column.is_null().to_numpy().view(np.uint8))
+        self.validity.update(column.is_null().to_numpy().view(np.uint8).data)
         buffers = _value_buffers(self.tag, column)
         if not self.streams:
             self.streams = [hashlib.sha256() for _ in buffers]
