@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 from rich.console import Console
 from rich.table import Table
@@ -118,16 +119,20 @@ def _merge_all(profiles: list[Profile]) -> Profile:
 
 
 def _same_counts(a: Profile, b: Profile) -> bool:
-    exact = ["count", "missing", "nan", "inf"]
-    return (
-        a.rows == b.rows
-        and a.summary().select(["column", *exact]).equals(b.summary().select(["column", *exact]))
-        and all(
-            list(a[c].histogram) == list(b[c].histogram)
-            for c in a.columns
-            if getattr(a[c], "histogram", None) is not None
-        )
-    )
+    """Whether the parts of two profiles that merge exactly agree (counts, bins, categories)."""
+    exact = ["column", "count", "missing", "nan", "inf", "zeros", "negatives"]
+    same = a.summary().select(exact).equals(b.summary().select(exact))
+    for name, column in a.columns.items():
+        if column.numeric is not None and column.numeric.histogram is not None:
+            other = b[name].numeric
+            bins = other.histogram if other is not None else None
+            same &= bins is not None and np.array_equal(
+                column.numeric.histogram.counts, bins.counts
+            )
+        if column.categories is not None:
+            categories = b[name].categories
+            same &= categories is not None and column.categories.counts == categories.counts
+    return same
 
 
 def _print_changes(changes: pl.DataFrame, title: str, skip: list[str]) -> None:

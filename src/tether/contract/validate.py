@@ -64,13 +64,12 @@ def validate_frame(
         if spec.policy != "flag" and schema[name] != dtypes.to_polars(spec.dtype):
             values.append(value.cast(dtypes.to_polars(spec.dtype), strict=False).alias(name))
 
-    masks = (
-        frame.lazy()
-        .select([mask.fill_null(False).alias(str(i)) for i, (_, _, mask) in enumerate(checks)])
-        .collect()
-    )
-    sums = masks.sum().row(0) if checks else ()
+    # Count first, in one aggregating pass; only the rules that fail somewhere have their
+    # row masks materialized (none, on clean data).
+    broken = [mask.fill_null(False) for _, _, mask in checks]
+    sums = frame.select(m.sum().alias(str(i)) for i, m in enumerate(broken)).row(0) if checks else ()
     failing = [(i, checks[i], int(total)) for i, total in enumerate(sums) if total]
+    masks = frame.select(broken[i].alias(str(i)) for i, _, _ in failing)
 
     rejecting = [str(i) for i, (spec, _, _), _ in failing if spec.policy != "flag"]
     if rejecting:

@@ -145,8 +145,8 @@ def _describe_range(ref: ColumnProfile, cur: ColumnProfile, row: Row, notes: Not
         below, above = cur_hist.counts[0] / finite, cur_hist.counts[-1] / finite
     else:
         sketch = cur.numeric.quantiles
-        below = sketch.get_rank(low, False)
-        above = 1.0 - sketch.get_rank(high, True)
+        below = sketch.rank(low, inclusive=False)
+        above = 1.0 - sketch.rank(high, inclusive=True)
     row["share_below_ref_min"], row["share_above_ref_max"] = float(below), float(above)
     side, share = (
         ("below the reference min", below)
