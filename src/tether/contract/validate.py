@@ -67,7 +67,9 @@ def validate_frame(
     # Count first, in one aggregating pass; only the rules that fail somewhere have their
     # row masks materialized (none, on clean data).
     broken = [mask.fill_null(False) for _, _, mask in checks]
-    sums = frame.select(m.sum().alias(str(i)) for i, m in enumerate(broken)).row(0) if checks else ()
+    sums = (
+        frame.select(m.sum().alias(str(i)) for i, m in enumerate(broken)).row(0) if broken else ()
+    )
     failing = [(i, checks[i], int(total)) for i, total in enumerate(sums) if total]
     masks = frame.select(broken[i].alias(str(i)) for i, _, _ in failing)
 
