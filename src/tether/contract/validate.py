@@ -33,8 +33,9 @@ from tether.contract.rules import (
 from tether.contract.spec import ColumnSpec
 from tether.frame import Data, read
 
-Check = tuple[str, pl.Expr]
-"""A rule name and the boolean expression that is true where a cell breaks it."""
+Check = tuple[str, pl.Expr, pl.Expr]
+"""A rule name, the boolean expression true where a cell breaks it, and a cheap aggregation that
+is true when some cell may break it (a screen: false only when no cell can)."""
 
 _NAIVE_FORMATS = ("%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S%.f")
 _AWARE_FORMATS = ("%Y-%m-%dT%H:%M%#z", "%Y-%m-%dT%H:%M:%S%.f%#z")
@@ -54,24 +55,28 @@ def validate_frame(
     if strict:
         column_errors += [(name, "extra_column") for name in frame.columns if name not in specs]
 
-    checks: list[tuple[ColumnSpec, str, pl.Expr]] = []
+    checks: list[tuple[ColumnSpec, str, pl.Expr, pl.Expr]] = []
     values: list[pl.Expr] = []
     for name, spec in specs.items():
         if name not in schema:
             continue
         value, column_checks = _plan(spec, schema[name])
-        checks += [(spec, rule, mask) for rule, mask in column_checks]
+        checks += [(spec, rule, mask, screen) for rule, mask, screen in column_checks]
         if spec.policy != "flag" and schema[name] != dtypes.to_polars(spec.dtype):
             values.append(value.cast(dtypes.to_polars(spec.dtype), strict=False).alias(name))
 
-    # Count first, in one aggregating pass; only the rules that fail somewhere have their
-    # row masks materialized (none, on clean data).
-    broken = [mask.fill_null(False) for _, _, mask in checks]
-    sums = (
-        frame.select(m.sum().alias(str(i)) for i, m in enumerate(broken)).row(0) if broken else ()
+    # Screen first, in one pass of cheap aggregations (a column's min and max rule out both of
+    # its range rules); only the rules a screen cannot rule out get row masks, none on clean data.
+    screens = frame.select(
+        screen.fill_null(False).alias(str(i)) for i, (*_, screen) in enumerate(checks)
     )
-    failing = [(i, checks[i], int(total)) for i, total in enumerate(sums) if total]
-    masks = frame.select(broken[i].alias(str(i)) for i, _, _ in failing)
+    suspects = [i for i, flagged in enumerate(screens.row(0) if checks else ()) if flagged]
+    masks = frame.select(checks[i][2].fill_null(False).alias(str(i)) for i in suspects)
+    totals = masks.sum().row(0) if suspects else ()
+    failing = [
+        (i, checks[i][:3], int(total)) for i, total in zip(suspects, totals, strict=True) if total
+    ]
+    masks = masks.select(str(i) for i, _, _ in failing)
 
     rejecting = [str(i) for i, (spec, _, _), _ in failing if spec.policy != "flag"]
     if rejecting:
@@ -107,13 +112,13 @@ def _plan(spec: ColumnSpec, dtype: pl.DataType) -> tuple[pl.Expr, list[Check]]:
     if converted is None:
         # Nothing in this column can become the contract's type.
         raw: pl.Expr = pl.lit(None, dtype=dtypes.to_polars(spec.dtype))
-        checks.append(("wrong_type", column.is_not_null()))
+        checks.append(_check("wrong_type", column.is_not_null()))
     else:
         raw, may_fail = converted
         if may_fail:
-            checks.append(("wrong_type", column.is_not_null() & raw.is_null()))
+            checks.append(_check("wrong_type", column.is_not_null() & raw.is_null()))
     if not spec.nullable:
-        checks.append(("null", column.is_null()))
+        checks.append(("null", column.is_null(), column.null_count() > 0))
     checks += _value_checks(spec, raw, float_domain=_float_domain(spec, dtype))
     return raw, checks
 
@@ -221,38 +226,44 @@ def _set_zone(values: pl.Expr, *, aware: bool, zone: str | None) -> pl.Expr:
     return values.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
 
 
+def _check(rule: str, mask: pl.Expr) -> Check:
+    """A check screened by its own mask, for rules with no cheaper test."""
+    return rule, mask, mask.any()
+
+
 def _value_checks(spec: ColumnSpec, raw: pl.Expr, *, float_domain: bool) -> list[Check]:
     checks: list[Check] = []
     kind = spec.kind
-    if kind in ("int", "float"):
+    if kind in ("int", "float", "date", "datetime"):
+        target = dtypes.to_polars(spec.dtype)
         in_range: pl.Expr = raw
         if float_domain:
             if not spec.allow_nan:
-                checks.append(("nan", raw.is_nan()))
+                checks.append(_check("nan", raw.is_nan()))
             if not spec.allow_inf:
-                checks.append(("inf", raw.is_infinite()))
+                # min and max skip NaN, so only an infinity makes them infinite
+                infinite = (raw.min() == float("-inf")) | (raw.max() == float("inf"))
+                checks.append(("inf", raw.is_infinite(), infinite))
             # NaN compares as the largest float in polars, and ±inf is its own rule
             finite = raw.is_finite()
             if spec.whole:
-                checks.append(("not_integer", finite & (raw != raw.floor())))
+                checks.append(_check("not_integer", finite & (raw != raw.floor())))
             in_range = pl.when(finite).then(raw)
+            target = pl.Float64()
         if spec.min is not None:
-            checks.append(("below_min", in_range < spec.min))
+            low = pl.lit(spec.min, dtype=target)
+            checks.append(("below_min", in_range < low, raw.min() < low))
         if spec.max is not None:
-            checks.append(("above_max", in_range > spec.max))
+            high = pl.lit(spec.max, dtype=target)
+            checks.append(("above_max", in_range > high, raw.max() > high))
     elif kind == "string":
         if spec.categories is not None:
-            checks.append(("unseen_category", ~raw.is_in(list(spec.categories))))
+            checks.append(_check("unseen_category", ~raw.is_in(list(spec.categories))))
         if spec.max_length is not None:
-            checks.append(("too_long", raw.str.len_chars() > spec.max_length))
+            lengths = raw.str.len_chars()
+            checks.append(("too_long", lengths > spec.max_length, lengths.max() > spec.max_length))
         if spec.anchored_pattern is not None:
-            checks.append(("bad_format", ~raw.str.contains(spec.anchored_pattern)))
-    elif kind in ("date", "datetime"):
-        target = dtypes.to_polars(spec.dtype)
-        if spec.min is not None:
-            checks.append(("below_min", raw < pl.lit(spec.min, dtype=target)))
-        if spec.max is not None:
-            checks.append(("above_max", raw > pl.lit(spec.max, dtype=target)))
+            checks.append(_check("bad_format", ~raw.str.contains(spec.anchored_pattern)))
     return checks
 
 
