@@ -35,6 +35,14 @@ def test_demo_runs_to_the_end(demo_run):
 def test_demo_shows_monthly_profiles_merge_exactly(demo_run):
     done, _ = demo_run
     assert "merged = profile of all production rows: yes" in done.stdout
+    assert "= profile in memory: yes" in done.stdout
+
+
+def test_demo_shows_the_hash_is_the_same_from_csv_and_parquet(demo_run):
+    done, _ = demo_run
+    assert "the same hash from the csv file and from the parquet file written by pandas: yes" in (
+        done.stdout
+    )
 
 
 def test_demo_finds_the_summer_destinations_and_delays(demo_run):

@@ -59,6 +59,13 @@ def main(out_dir: Path = Path("demo-out")) -> None:
     started = time.perf_counter()
     digest = content_hash(reference)
     console.print(f"reference {digest}  ({time.perf_counter() - started:.2f} s)")
+    reference.write_csv(out_dir / "reference.csv")
+    reference.to_pandas().to_parquet(out_dir / "reference.parquet")
+    agree = {content_hash(out_dir / f"reference.{kind}") == digest for kind in ("csv", "parquet")}
+    console.print(
+        "the same hash from the csv file and from the parquet file written by pandas: "
+        f"[bold]{'yes' if agree == {True} else 'NO'}[/bold]"
+    )
 
     _step("2. Infer a data contract from the reference and save it as YAML")
     contract = Contract.infer(
@@ -83,6 +90,16 @@ def main(out_dir: Path = Path("demo-out")) -> None:
     console.print(
         f"10 profiles in {elapsed:.2f} s; April..December profiles merged = profile of all "
         f"production rows: [bold]{'yes' if same else 'NO'}[/bold] (counts and histograms)"
+    )
+    production.write_parquet(out_dir / "production.parquet", row_group_size=20_000)
+    batches = -(-production.height // 20_000)
+    from_disk = Profile.build(
+        out_dir / "production.parquet", reference=reference_profile, batch_rows=20_000
+    )
+    same = _same_counts(from_disk, whole)
+    console.print(
+        f"profiled from parquet in {batches} batches of 20,000 rows (memory stays flat) = "
+        f"profile in memory: [bold]{'yes' if same else 'NO'}[/bold]"
     )
     reference_profile.to_json(out_dir / "reference-profile.json")
 
