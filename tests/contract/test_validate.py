@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
+import pandas as pd
 import polars as pl
 import pytest
 
@@ -195,7 +196,6 @@ def test_a_record_that_is_not_a_mapping_is_an_input_error() -> None:
 
 
 def test_pandas_object_column_with_mixed_types_is_a_clear_error() -> None:
-    pd = pytest.importorskip("pandas")
     contract = contract_of(ColumnSpec("x", "float64"))
     mixed = pd.DataFrame({"x": pd.Series([1.5, "two", 3], dtype=object)})
     with pytest.raises(InputError, match=r"mixes types|cannot be converted"):
@@ -203,7 +203,6 @@ def test_pandas_object_column_with_mixed_types_is_a_clear_error() -> None:
 
 
 def test_pandas_frame_with_nan_as_missing_validates() -> None:
-    pd = pytest.importorskip("pandas")
     train = pd.DataFrame({"x": [1.0, np.nan, 3.0], "c": ["a", "b", None]})
     contract = Contract.infer(train)
     assert contract.validate(train).ok
