@@ -28,12 +28,19 @@ SIZES = {"100k": 100_000, "1m": 1_000_000, "10m": 10_000_000}
 
 
 def best_of(repeats: int, run: Callable[[], object]) -> float:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return min(times)
+    return interleaved(repeats, run)[0]
+
+
+def interleaved(rounds: int, *runs: Callable[[], object]) -> list[float]:
+    """Best time of each of ``runs``, timed in turn within each round so that a burst of load
+    on this shared machine hits them alike and their ratios stay meaningful."""
+    best = [float("inf")] * len(runs)
+    for _ in range(rounds):
+        for i, run in enumerate(runs):
+            started = time.perf_counter()
+            run()
+            best[i] = min(best[i], time.perf_counter() - started)
+    return best
 
 
 def standard(size: str) -> Path:
@@ -90,9 +97,12 @@ def bench_profile() -> None:
     for size in ("100k", "1m"):
         frame = pl.read_parquet(standard(size))
         profile = Profile.build(frame)
-        tether_s = best_of(5, lambda f=frame: Profile.build(f))
-        against_s = best_of(5, lambda f=frame, p=profile: Profile.build(f, reference=p))
-        floor_s = best_of(5, lambda f=frame, p=profile: polars_floor(f, p))
+        tether_s, against_s, floor_s = interleaved(
+            9,
+            lambda f=frame: Profile.build(f),
+            lambda f=frame, p=profile: Profile.build(f, reference=p),
+            lambda f=frame, p=profile: polars_floor(f, p),
+        )
         rows.append(
             {
                 "rows": SIZES[size],
@@ -165,8 +175,9 @@ def bench_contract() -> None:
         .otherwise(pl.col("num_00"))
         .alias("num_00")
     )
-    tether_clean = best_of(3, lambda: contract.validate(frame))
-    tether_bad = best_of(3, lambda: contract.validate(bad))
+    tether_clean, tether_bad = interleaved(
+        5, lambda: contract.validate(frame), lambda: contract.validate(bad)
+    )
     with tempfile.TemporaryDirectory() as tmp:
         checks = Path(tmp) / "checks.json"
         checks.write_text(json.dumps(pandera_checks(contract)))
