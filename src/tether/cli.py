@@ -18,6 +18,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from tether.contract import Contract, ValidationResult
+from tether.drift.report import DriftReport
 from tether.errors import TetherError
 from tether.frame import DEFAULT_BATCH_ROWS, content_hash, iter_batches, read
 from tether.profile import Profile
@@ -111,6 +112,84 @@ def validate_command(
         _write_frame(result.errors, errors_output)
     _print_validation(result, show)
     raise typer.Exit(0 if result.ok else 1)
+
+
+@app.command("drift")
+def drift_command(
+    reference: Annotated[
+        str, typer.Argument(help="Reference data, or a profile JSON made by `tether profile`.")
+    ],
+    current: DataArg,
+    time_column: Annotated[str | None, typer.Option(help="Column to cut windows on.")] = None,
+    every: Annotated[
+        str | None, typer.Option(help="Window period on --time-column: 1h, 1d, 1w, 1mo.")
+    ] = None,
+    rows: Annotated[int | None, typer.Option(help="Windows of this many rows.")] = None,
+    chunks: Annotated[int | None, typer.Option(help="This many equal windows.")] = None,
+    alpha: Annotated[float, typer.Option(help="False-alarm rate of each verdict.")] = 0.01,
+    correction: Annotated[str, typer.Option(help="holm or bh, over a window's columns.")] = "holm",
+    exclude: Annotated[
+        list[str] | None, typer.Option(help="Column to leave out (repeatable).")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write the report: .json or .html.")
+    ] = None,
+) -> None:
+    """Compare CURRENT with REFERENCE: exit 0 when no window drifted, 1 when one did.
+
+    A window drifted when, with errors over its columns controlled (--correction), some column's
+    statistic is beyond what the reference produces at that sample size and its effect is above
+    the method's practical floor.
+    """
+    from tether.drift import drift
+
+    base: str | Profile = Profile.from_json(reference) if reference.endswith(".json") else reference
+    with err.status("comparing with the reference"):
+        report = drift(
+            base,
+            current,
+            time_column=time_column,
+            every=every,
+            rows=rows,
+            chunks=chunks,
+            alpha=alpha,
+            correction=correction,
+            exclude=exclude,
+        )
+    if output is not None:
+        if output.suffix == ".html":
+            report.to_html(output)
+        else:
+            report.to_json(output)
+    _print_drift(report)
+    raise typer.Exit(1 if report.dataset_drifted else 0)
+
+
+def _print_drift(report: DriftReport) -> None:
+    summary = report.summary().filter(pl.col("drifted") | pl.col("significant"))
+    table = Table("window", "column", "method", "statistic", "threshold", "effect", "reason",
+                  title="drifted or significant columns")  # fmt: skip
+    for row in summary.iter_rows(named=True):
+        window = row["window_start"] or str(row["window"])
+        marker = "[red]" if row["drifted"] else ""
+        table.add_row(
+            window,
+            f"{marker}{row['column']}",
+            row["method"],
+            _short(row["statistic"]),
+            _short(row["threshold"]),
+            _short(row["effect"]),
+            row["reason"],
+        )
+    if summary.height:
+        out.print(table)
+    windows = report.windows()
+    drifted = int(windows.get_column("dataset_drifted").sum())
+    verdict = "[red]drift[/red]" if report.dataset_drifted else "[green]no drift[/green]"
+    out.print(
+        f"{verdict}: {drifted} of {windows.height} windows drifted; columns drifted: "
+        f"{', '.join(report.drifted) or 'none'}"
+    )
 
 
 @app.command("demo")
