@@ -64,3 +64,11 @@ def test_demo_writes_artifacts_that_load_back(demo_run):
     assert contract.id_column == "flight_id"
     assert contract.target == "late"
     assert Profile.from_json(out / "reference-profile.json").rows == 80_789
+
+
+def test_demo_finds_the_summer_delays_month_by_month(demo_run):
+    done, out = demo_run
+    assert "monthly windows" in done.stdout
+    july = next(line for line in done.stdout.splitlines() if line.startswith("│ 2013-07"))
+    assert "dep_delay" in july or "arr_delay" in july
+    assert (out / "drift.html").read_text().startswith("<!doctype html>")

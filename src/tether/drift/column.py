@@ -236,10 +236,14 @@ def _describe(binned: Binned, reference: ColumnProfile, current: ColumnProfile) 
             return "distribution changed"
         moved = (cur.moments.mean - ref.moments.mean) / scale
         text = f"mean moved {moved:+.2f} sd"
-        if ref.moments.std and cur.moments.std:
-            ratio = cur.moments.std / ref.moments.std
-            if abs(math.log(ratio)) > 0.1:
-                text += f", spread x{ratio:.2f}"
+        ratio = cur.moments.std / ref.moments.std if ref.moments.std and cur.moments.std else 1.0
+        if abs(math.log(ratio)) > 0.1:
+            text += f", spread x{ratio:.2f}"
+        elif abs(moved) < 0.05:
+            # Neither the mean nor the spread says what moved: name the bin that moved most.
+            p, q = shares(binned.reference), shares(binned.current)
+            index = int(np.argmax(np.abs(q - p)))
+            text += f"; values {binned.labels[index]}: {p[index]:.1%} -> {q[index]:.1%}"
         return text
     p, q = shares(binned.reference), shares(binned.current)
     index = int(np.argmax(np.abs(q - p)))
