@@ -1,6 +1,11 @@
-"""tether keeps machine-learning models tied to production reality."""
+"""tether keeps machine-learning models tied to production reality.
+
+``tether.drift`` is the function that compares data with a reference; its package's other
+names are imported from it directly, e.g. ``from tether.drift import PCAReconstructionDrift``.
+"""
 
 from tether.contract import ColumnSpec, Contract, ValidationResult
+from tether.drift import DriftReport, drift
 from tether.errors import (
     ContractError,
     FormatError,
@@ -19,6 +24,7 @@ __all__ = [
     "ColumnSpec",
     "Contract",
     "ContractError",
+    "DriftReport",
     "FormatError",
     "InputError",
     "Profile",
@@ -28,6 +34,7 @@ __all__ = [
     "ValidationResult",
     "__version__",
     "content_hash",
+    "drift",
     "iter_batches",
     "read",
 ]
