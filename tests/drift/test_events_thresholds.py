@@ -174,3 +174,18 @@ def test_boolean_and_integer_columns() -> None:
     count = column_drift(reference["i"], current["i"])
     assert count[0]["method"] == "ks"
     assert count[0]["significant"] is False
+
+
+def test_a_full_cache_never_drops_an_answer_the_same_call_needs(monkeypatch) -> None:
+    from tether.drift import thresholds
+
+    monkeypatch.setattr(thresholds, "CACHE_SIZE", 2)
+    thresholds.clear_cache()
+    rng = np.random.default_rng(5)
+    reference = Profile.build(pl.DataFrame({"x": rng.normal(size=2_000)}))
+    for size in (500, 600, 700):
+        current = Profile.build(pl.DataFrame({"x": rng.normal(size=size)}), reference=reference)
+        rows = column_drift(reference["x"], current["x"], methods=["ks", "psi", "wasserstein"])
+        assert len([r for r in rows if r["method"] in ("ks", "psi", "wasserstein")]) == 3
+    assert len(thresholds._CACHE) == 2
+    thresholds.clear_cache()

@@ -164,7 +164,8 @@ def null_distributions(
     n_current = binned.n_current
     digest = _digest(binned)
     keys = [(m.key(), digest, n_current, resamples, seed) for m in methods]
-    missing = [i for i, key in enumerate(keys) if key not in _CACHE]
+    found = {i: _CACHE[key] for i, key in enumerate(keys) if key in _CACHE}
+    missing = [i for i in range(len(keys)) if i not in found]
     if missing:
         assert binned.prior is not None
         rng = np.random.default_rng([seed, n_current, binned.bins])
@@ -179,14 +180,15 @@ def null_distributions(
             for slot, i in enumerate(missing):
                 draws[slot].append(methods[i].statistic(reference, current))
         for slot, i in enumerate(missing):
-            _CACHE[keys[i]] = NullDistribution(np.concatenate(draws[slot]), methods[i].tail_power)
-            while len(_CACHE) > CACHE_SIZE:
-                _CACHE.popitem(last=False)
-    result = []
-    for key in keys:
+            found[i] = NullDistribution(np.concatenate(draws[slot]), methods[i].tail_power)
+    # Store and refresh only after every answer is in hand: evicting while answers are still
+    # being read could drop one this call needs.
+    for i, key in enumerate(keys):
+        _CACHE[key] = found[i]
         _CACHE.move_to_end(key)
-        result.append(_CACHE[key])
-    return result
+    while len(_CACHE) > CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return [found[i] for i in range(len(keys))]
 
 
 def calibrate(
