@@ -27,4 +27,4 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache benchmarks/.venv-peers
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache benchmarks/.venv-*

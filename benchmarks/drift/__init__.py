@@ -1,0 +1,1 @@
+"""Drift benchmarks: tether.drift against a polars floor, Evidently and NannyML."""
