@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tether.contract import Contract, ValidationResult
-from tether.drift import DriftReport, drift
+from tether.drift import DomainClassifierDrift, DriftReport, PCAReconstructionDrift, drift
 from tether.errors import InputError
 from tether.frame import content_hash
 from tether.profile import Profile
@@ -134,6 +134,21 @@ def main(out_dir: Path = Path("demo-out")) -> None:
     _print_drift(report)
     report.to_html(out_dir / "drift.html")
     console.print(f"full report: {out_dir / 'drift.html'}")
+
+    _step("7. Multivariate drift in July: the joint structure, and what tells July apart")
+    features = [c for c, spec in contract.columns.items() if spec.role in ("feature", "target")]
+    july = production.filter(pl.col("time_hour").dt.month() == 7).select(features)
+    started = time.perf_counter()
+    pca = PCAReconstructionDrift(seed=7).fit(reference.select(features)).score(july)
+    console.print(f"PCA reconstruction ({time.perf_counter() - started:.1f} s): {pca.reason}")
+    started = time.perf_counter()
+    domain = DomainClassifierDrift(seed=7).fit(reference.select(features)).score(july)
+    console.print(f"domain classifier ({time.perf_counter() - started:.1f} s): {domain.reason}")
+    top = domain.columns.head(5)
+    console.print(
+        "columns that tell July from January-March: "
+        + ", ".join(f"{c} ({v:.3f})" for c, v in zip(top["column"], top["importance"], strict=True))
+    )
 
 
 def _print_drift(report: DriftReport) -> None:

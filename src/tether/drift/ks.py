@@ -16,8 +16,10 @@ class KolmogorovSmirnov(DriftMethod):
     bins the loss for smooth location or scale shifts is small. The threshold comes from
     resampling at the current sample size, not from the Kolmogorov distribution, since binned
     values break its assumptions. Prefer it as the familiar, robust location-and-shape
-    detector that ignores how far values moved (only how many crossed). The floor 0.04 is about
-    a 0.1 sd shift of a normal column.
+    detector that ignores how far values moved (only how many crossed). The floor 0.03 is the
+    binned distance of about a 0.075 sd shift of a normal column, so a 0.1 sd shift (0.04)
+    clears it even with sampling noise, and a 0.05 sd one (0.02) is reported as significant
+    but small.
 
     Parameters
     ----------
@@ -39,7 +41,7 @@ class KolmogorovSmirnov(DriftMethod):
     name = "ks"
     kinds = frozenset({"numeric"})
     symmetric = True
-    min_effect = 0.04
+    min_effect = 0.03
     tail_power = 2.0
 
     def statistic(self, reference: np.ndarray, current: np.ndarray) -> np.ndarray:
