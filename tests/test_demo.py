@@ -72,3 +72,13 @@ def test_demo_finds_the_summer_delays_month_by_month(demo_run):
     july = next(line for line in done.stdout.splitlines() if line.startswith("│ 2013-07"))
     assert "dep_delay" in july or "arr_delay" in july
     assert (out / "drift.html").read_text().startswith("<!doctype html>")
+
+
+def test_demo_runs_the_multivariate_detectors_on_july(demo_run):
+    done, _ = demo_run
+    assert "PCA reconstruction," in done.stdout
+    line = next(text for text in done.stdout.splitlines() if text.startswith("columns that tell"))
+    # Summer flights take other routes and winds: destinations and air time give July away.
+    assert "dest" in line
+    assert "air_time" in line
+    assert "domain classifier, drifted" in done.stdout
