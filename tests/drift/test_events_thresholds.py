@@ -146,6 +146,23 @@ def test_zero_spike_event() -> None:
     assert same["significant"] is False
 
 
+def test_minus_one_spike_event() -> None:
+    # A price field whose upstream starts writing -1 for "unknown" in 5% of rows.
+    rng = np.random.default_rng(1)
+    values = rng.normal(50, 10, 5_000)
+    spiked = values.copy()
+    spiked[::20] = -1.0
+    reference, current = _pair(pl.DataFrame({"x": values}), pl.DataFrame({"x": spiked}))
+    rows = column_drift(reference["x"], current["x"])
+    row = _event(rows, "minus_one_spike")
+    assert row["drifted"] is True
+    assert row["reason"] == "-1 values 0.0% -> 5.0% of values"
+    assert _event(rows, "zero_spike")["significant"] is False
+    halves = [Profile.build(pl.DataFrame({"x": part}), reference=reference) for part in (
+        spiked[:2_500], spiked[2_500:])]  # fmt: skip
+    assert halves[0].merge(halves[1])["x"].numeric.minus_ones == 250
+
+
 def test_current_must_be_binned_on_the_reference_edges() -> None:
     rng = np.random.default_rng(0)
     reference = Profile.build(pl.DataFrame({"x": rng.normal(size=1000)}))

@@ -32,7 +32,8 @@ def column_drift(
     the method's practical floor. The first method (of ``methods``, or of
     :data:`~tether.drift.methods.DEFAULT_METHODS` for the column's kind) is ``primary``: it
     decides the column's verdict. Events follow: ``missing_rate`` for every column,
-    ``zero_spike`` for numbers, ``new_categories`` and ``vanished_categories`` for text.
+    ``zero_spike`` and ``minus_one_spike`` for numbers, ``new_categories`` and
+    ``vanished_categories`` for text.
 
     Row keys: ``column``, ``kind`` (the reference column's kind), ``method``, ``statistic``,
     ``threshold``, ``p_value``, ``effect``, ``min_effect``, ``significant``, ``drifted``,
@@ -98,7 +99,7 @@ def _events(
 ) -> list[dict[str, object]]:
     rows = [events.missing_rate(reference, current, alpha)]
     if reference.numeric is not None and reference.kind != "datetime":
-        rows.append(events.zero_spike(reference, current, alpha))
+        rows += [events.sentinel_spike(reference, current, alpha, e) for e in events.SENTINELS]
     if reference.categories is not None:
         rows.append(events.new_categories(reference, current, alpha))
         rows.append(events.vanished_categories(reference, current, alpha))

@@ -1,15 +1,14 @@
-"""Category and sentinel events: new and vanished categories, missing-rate change, zero spikes.
+"""Category and sentinel events: new and vanished categories, missing-rate change, 0/-1 spikes.
 
 Distribution methods compare the shape of the values; these events name the concrete things
 that break models in production: a new category (``"XYZ"`` in 4% of rows), categories that
-vanished, a missing rate that jumped, a decimal field that suddenly arrives as 0. Each event is
+vanished, a missing rate that jumped, a decimal field that suddenly arrives as 0 or -1. Each is
 one result row, with a statistic, a threshold at ``alpha``, a p-value, an effect and its floor.
 
 Rates are compared with two-proportion z-tests, effects with Cohen's ``h = 2 asin(sqrt(p2)) -
 2 asin(sqrt(p1))`` (floor 0.1: 2% -> 4% passes it, 2% -> 2.5% does not), which weighs a change
-near 0 or 1 more than one near 50%. Only exact zeros are tracked as a sentinel: profiles count
-zeros and negatives, not the value -1 (a -1 in a column that was never negative shows in the
-distribution methods and in the lower tail bin, not here).
+near 0 or 1 more than one near 50%. The sentinels are exact 0 and exact -1, which profiles
+count among the finite values.
 """
 
 from __future__ import annotations
@@ -125,26 +124,38 @@ def missing_rate(
     )
 
 
-def zero_spike(reference: ColumnProfile, current: ColumnProfile, alpha: float) -> dict[str, object]:
-    """Rise of the share of exact zeros among finite values: one-sided two-proportion z-test."""
+SENTINELS = {"zero_spike": ("zeros", "zeros"), "minus_one_spike": ("minus_ones", "-1 values")}
+"""Sentinel events: the profile count each tests and how its reason names it."""
+
+
+def sentinel_spike(
+    reference: ColumnProfile, current: ColumnProfile, alpha: float, event: str = "zero_spike"
+) -> dict[str, object]:
+    """Rise of the share of a sentinel value (0 or -1) among finite values.
+
+    A decimal field that suddenly arrives as 0 or -1 is an upstream failure dressed as data;
+    the test is a one-sided two-proportion z-test against the reference's own rate.
+    """
+    count, label = SENTINELS[event]
     ref, cur = reference.numeric, current.numeric
     assert ref is not None
     assert cur is not None
     n_ref, n_cur = ref.moments.count, cur.moments.count
     if n_ref == 0 or n_cur == 0:
         side = "reference" if n_ref == 0 else "current data"
-        return _undefined("zero_spike", RATE_FLOOR, f"no values in the {side}", n_ref, n_cur)
-    z = two_proportion_z(ref.zeros, n_ref, cur.zeros, n_cur)
-    before, after = ref.zeros / n_ref, cur.zeros / n_cur
+        return _undefined(event, RATE_FLOOR, f"no values in the {side}", n_ref, n_cur)
+    seen_ref, seen_cur = getattr(ref, count), getattr(cur, count)
+    z = two_proportion_z(seen_ref, n_ref, seen_cur, n_cur)
+    before, after = seen_ref / n_ref, seen_cur / n_cur
     return _row(
-        "zero_spike",
+        event,
         z,
         float(stats.norm.isf(alpha)),
         float(stats.norm.sf(z)),
         cohen_h(before, after),
         RATE_FLOOR,
         alpha,
-        f"zeros {before:.1%} -> {after:.1%} of values",
+        f"{label} {before:.1%} -> {after:.1%} of values",
         n_ref,
         n_cur,
     )

@@ -37,6 +37,8 @@ def _moment_expressions(values: pl.Expr, prefix: str) -> list[pl.Expr]:
         as_float.var(ddof=0).alias("var"),
         (values == 0).sum().alias("zeros"),
         (values < 0).sum().alias("negatives"),
+        # -1 is the other sentinel a broken upstream writes for "unknown" into a number field
+        (values == -1).sum().alias("minus_ones"),
     ]
     return [e.name.prefix(prefix) for e in expressions]
 
@@ -93,6 +95,7 @@ class NumericSummary:
         self.max: int | float | None = None
         self.zeros = 0
         self.negatives = 0
+        self.minus_ones = 0
         self.quantiles = SampledQuantiles()
         self.histogram = Histogram(edges) if edges is not None else None
         # State of the batch being added, from choose_edges() and feed() to update(): inner edges
@@ -201,6 +204,7 @@ class NumericSummary:
         self.max = _extreme(max, self.max, high)
         self.zeros += moments.integer("zeros")
         self.negatives += moments.integer("negatives")
+        self.minus_ones += moments.integer("minus_ones")
         edges = inner if self.histogram is None else self.histogram.edges
         below = [stats.integer(f"below_{i}") - neg_inf for i in range(len(edges or ()))]
         if self.histogram is not None:
@@ -227,6 +231,7 @@ class NumericSummary:
         merged.max = _extreme(max, self.max, other.max)
         merged.zeros = self.zeros + other.zeros
         merged.negatives = self.negatives + other.negatives
+        merged.minus_ones = self.minus_ones + other.minus_ones
         merged.quantiles = self.quantiles.merge(other.quantiles)
         if self.histogram is None or other.histogram is None:
             # A side without edges never saw a finite value, so it adds nothing to the bins.
@@ -252,6 +257,7 @@ class NumericSummary:
             "max": number(self.max),
             "zeros": self.zeros,
             "negatives": self.negatives,
+            "minus_ones": self.minus_ones,
             "quantiles": self.quantiles.to_list(),
             "histogram": None if self.histogram is None else self.histogram.to_dict(),
         }
@@ -268,6 +274,7 @@ class NumericSummary:
         summary.max = fields.number("max")
         summary.zeros = fields.integer("zeros")
         summary.negatives = fields.integer("negatives")
+        summary.minus_ones = fields.integer("minus_ones")
         summary.quantiles = SampledQuantiles.from_fields(fields.children("quantiles"))
         if fields.has("histogram"):
             summary.histogram = Histogram.from_dict(fields.child("histogram"))
