@@ -7,6 +7,7 @@ fixed seed. Large sizes are written to parquet chunk by chunk so memory stays fl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -42,8 +43,12 @@ def standard_frame(rows: int, seed: int = 0) -> pl.DataFrame:
     return pl.DataFrame(columns)
 
 
-def write_standard_parquet(path: Path, rows: int, seed: int = 0) -> Path:
-    """Write ``rows`` rows of the standard frame to ``path`` in chunks; reuse it if present."""
+def write_standard_parquet(
+    path: Path, rows: int, seed: int = 0, make: Callable[..., pl.DataFrame] | None = None
+) -> Path:
+    """Write ``rows`` rows of the standard frame (or of ``make(rows, seed=...)``) to ``path`` in
+    chunks of :data:`CHUNK_ROWS`, seeding chunk ``i`` with ``seed + i``; reuse it if present."""
+    make = make or standard_frame
     import pyarrow.parquet as pq
 
     if path.exists() and pq.ParquetFile(path).metadata.num_rows == rows:
@@ -52,7 +57,7 @@ def write_standard_parquet(path: Path, rows: int, seed: int = 0) -> Path:
     partial = path.with_suffix(".partial")
     writer = None
     for index, start in enumerate(range(0, rows, CHUNK_ROWS)):
-        chunk = standard_frame(min(CHUNK_ROWS, rows - start), seed=seed + index).to_arrow()
+        chunk = make(min(CHUNK_ROWS, rows - start), seed=seed + index).to_arrow()
         writer = writer or pq.ParquetWriter(partial, chunk.schema)
         writer.write_table(chunk, row_group_size=250_000)
     assert writer is not None

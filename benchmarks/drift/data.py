@@ -26,7 +26,6 @@ import scipy.stats
 
 from benchmarks.synthetic import (
     CATEGORICAL_LEVELS,
-    CHUNK_ROWS,
     MISSING_RATE,
     NUMERIC_COLUMNS,
     standard_frame,
@@ -89,21 +88,7 @@ def drifted_frame(rows: int, seed: int = CURRENT_SEED) -> pl.DataFrame:
 
 def write_drifted_parquet(path: Path, rows: int, seed: int = CURRENT_SEED) -> Path:
     """Write the current (drifted) frame in 1M-row chunks; reuse the file if present."""
-    import pyarrow.parquet as pq
-
-    if path.exists() and pq.ParquetFile(path).metadata.num_rows == rows:
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    writer = None
-    for index, start in enumerate(range(0, rows, CHUNK_ROWS)):
-        chunk = drifted_frame(min(CHUNK_ROWS, rows - start), seed=seed + index).to_arrow()
-        writer = writer or pq.ParquetWriter(partial, chunk.schema)
-        writer.write_table(chunk, row_group_size=250_000)
-    assert writer is not None
-    writer.close()
-    partial.rename(path)
-    return path
+    return write_standard_parquet(path, rows, seed, make=drifted_frame)
 
 
 def reference_path(size: str) -> Path:
