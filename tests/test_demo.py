@@ -82,3 +82,11 @@ def test_demo_runs_the_multivariate_detectors_on_july(demo_run):
     assert "dest" in line
     assert "air_time" in line
     assert "domain classifier, drifted" in done.stdout
+
+
+def test_demo_watches_the_model_output_before_labels_arrive(demo_run):
+    done, _ = demo_run
+    score = next(line for line in done.stdout.splitlines() if line.startswith("score distribution"))
+    # July's delays push the predicted chance of a late arrival up.
+    assert "score distribution, drifted: mean moved +" in score
+    assert "confidence," in done.stdout
