@@ -9,8 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -18,6 +16,8 @@ from pathlib import Path
 
 import polars as pl
 
+from benchmarks.drift.run import bench_drift, bench_fpr, bench_power
+from benchmarks.measure import best_of, in_fresh_process, interleaved
 from benchmarks.peers import run_peer
 from benchmarks.report import write_table
 from benchmarks.synthetic import write_standard_parquet
@@ -25,22 +25,6 @@ from tether import Contract, Profile, content_hash
 
 DATA = Path(__file__).parent / "data"
 SIZES = {"100k": 100_000, "1m": 1_000_000, "10m": 10_000_000}
-
-
-def best_of(repeats: int, run: Callable[[], object]) -> float:
-    return interleaved(repeats, run)[0]
-
-
-def interleaved(rounds: int, *runs: Callable[[], object]) -> list[float]:
-    """Best time of each of ``runs``, timed in turn within each round so that a burst of load
-    on this shared machine hits them alike and their ratios stay meaningful."""
-    best = [float("inf")] * len(runs)
-    for _ in range(rounds):
-        for i, run in enumerate(runs):
-            started = time.perf_counter()
-            run()
-            best[i] = min(best[i], time.perf_counter() - started)
-    return best
 
 
 def standard(size: str) -> Path:
@@ -133,19 +117,9 @@ def bench_profile() -> None:
 
 
 def profile_in_subprocess(path: Path) -> dict[str, float]:
-    code = (
-        "import json, resource, sys, time\n"
-        "from tether import Profile\n"
-        "started = time.perf_counter()\n"
-        f"profile = Profile.build({str(path)!r})\n"
-        "seconds = time.perf_counter() - started\n"
-        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
-        "print(json.dumps({'seconds': seconds, 'peak_rss_mb': peak, 'rows': profile.rows}))\n"
+    return in_fresh_process(
+        "from tether import Profile", f"profile = Profile.build({str(path)!r})", "profile.rows"
     )
-    completed = subprocess.run(
-        [sys.executable, "-c", code], check=True, capture_output=True, text=True
-    )
-    return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
 def pandera_checks(contract: Contract) -> dict[str, dict[str, object]]:
@@ -218,14 +192,14 @@ def bench_contract() -> None:
     )
 
 
-def _drift_benchmarks() -> dict[str, Callable[[], None]]:
-    # Imported late: benchmarks.drift.run imports this module for its timing helpers.
-    from benchmarks.drift.run import bench_drift, bench_fpr, bench_power
-
-    return {"drift": bench_drift, "drift-fpr": bench_fpr, "drift-power": bench_power}
-
-
-BENCHMARKS = {"hash": bench_hash, "profile": bench_profile, "contract": bench_contract}
+BENCHMARKS: dict[str, Callable[[], None]] = {
+    "hash": bench_hash,
+    "profile": bench_profile,
+    "contract": bench_contract,
+    "drift": bench_drift,
+    "drift-fpr": bench_fpr,
+    "drift-power": bench_power,
+}
 
 
 def main() -> None:
@@ -236,7 +210,6 @@ def main() -> None:
         help="which to run: hash, profile, contract, drift, drift-fpr, drift-power (all)",
     )
     args = parser.parse_args()
-    BENCHMARKS.update(_drift_benchmarks())
     unknown = set(args.names) - set(BENCHMARKS)
     if unknown:
         parser.error(f"unknown benchmarks {sorted(unknown)}; choose from {sorted(BENCHMARKS)}")

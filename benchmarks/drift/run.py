@@ -44,6 +44,7 @@ from benchmarks.drift.data import (
     no_drift_path,
     reference_path,
 )
+from benchmarks.measure import in_fresh_process, interleaved
 from benchmarks.peers import ENVIRONMENTS, run_peer
 from benchmarks.report import write_table
 
@@ -102,23 +103,12 @@ def primary_row(report: Any, column: str) -> dict[str, Any] | None:
 
 def tether_in_subprocess(reference: Path, current: Path) -> dict[str, Any]:
     """``tether.drift`` from parquet in a fresh process: wall seconds, peak RSS, drifted."""
-    code = (
-        "import json, resource, time\n"
-        "import tether\n"
-        "started = time.perf_counter()\n"
-        f"report = tether.drift({str(reference)!r}, {str(current)!r}, alpha={ALPHA})\n"
-        "seconds = time.perf_counter() - started\n"
-        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
-        "print(json.dumps({'seconds': seconds, 'peak_rss_mb': peak,\n"
-        "                  'drifted': list(report.drifted)}))\n"
+    run = in_fresh_process(
+        "import tether",
+        f"report = tether.drift({str(reference)!r}, {str(current)!r}, alpha={ALPHA})",
+        "list(report.drifted)",
     )
-    completed = subprocess.run(
-        [sys.executable, "-c", code], check=True, capture_output=True, text=True
-    )
-    return json.loads(completed.stdout.strip().splitlines()[-1])
-
-
-# ----------------------------------------------------------------------------- polars floor
+    return {**run, "drifted": run["result"]}
 
 
 def floor_edges(reference: pl.DataFrame, numeric: list[str]) -> dict[str, np.ndarray]:
@@ -266,7 +256,6 @@ def _listed(columns: list[str], of: int) -> str:
 
 def bench_drift() -> None:
     """Speed, peak RSS and detection on the drifted frame; writes ``results/drift.md``."""
-    from benchmarks.run import interleaved  # here: benchmarks.run imports this module
 
     rows: list[dict[str, object]] = []
     for size in ("100k", "1m"):
