@@ -182,3 +182,21 @@ class DriftMethod:
             f"{k}={v!r}" for k, v in self.params().items() if not isinstance(v, np.ndarray)
         )
         return f"{type(self).__name__}({shown})"
+
+
+class SmoothedDriftMethod(DriftMethod):
+    """A method that takes logarithms of shares, so it adds ``smoothing`` to every count first.
+
+    Empty bins would make a log-ratio infinite; 0.5 (the Jeffreys-Perks value) is negligible at
+    thousands of rows.
+    """
+
+    def __init__(self, smoothing: float = 0.5, *, min_effect: float | None = None) -> None:
+        super().__init__(min_effect=min_effect)
+        if smoothing <= 0:
+            raise ValueError(f"smoothing must be positive, got {smoothing}")
+        self.smoothing = smoothing
+
+    def smoothed(self, reference: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Both count vectors as smoothed shares."""
+        return shares(reference, self.smoothing), shares(current, self.smoothing)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from tether.drift.base import KINDS, DriftMethod, shares
+from tether.drift.base import KINDS, SmoothedDriftMethod
 
 
-class KLDivergence(DriftMethod):
+class KLDivergence(SmoothedDriftMethod):
     """Kullback-Leibler divergence ``KL(current || reference) = sum(q * ln(q / p))`` in nats.
 
     How many nats a code built for the reference wastes per current value. Prefer it when the
@@ -40,13 +40,6 @@ class KLDivergence(DriftMethod):
     symmetric = False
     min_effect = 0.005
 
-    def __init__(self, smoothing: float = 0.5, *, min_effect: float | None = None) -> None:
-        super().__init__(min_effect=min_effect)
-        if smoothing <= 0:
-            raise ValueError(f"smoothing must be positive, got {smoothing}")
-        self.smoothing = smoothing
-
     def statistic(self, reference: np.ndarray, current: np.ndarray) -> np.ndarray:
-        p = shares(reference, self.smoothing)
-        q = shares(current, self.smoothing)
+        p, q = self.smoothed(reference, current)
         return (q * np.log(q / p)).sum(axis=-1)

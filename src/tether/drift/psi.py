@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from tether.drift.base import KINDS, DriftMethod, shares
+from tether.drift.base import KINDS, SmoothedDriftMethod
 
 
-class PSI(DriftMethod):
+class PSI(SmoothedDriftMethod):
     """Population Stability Index: ``sum((q - p) * ln(q / p))`` over bins.
 
     The symmetrized Kullback-Leibler divergence between the reference shares ``p`` and the
@@ -42,13 +42,6 @@ class PSI(DriftMethod):
     symmetric = True
     min_effect = 0.01
 
-    def __init__(self, smoothing: float = 0.5, *, min_effect: float | None = None) -> None:
-        super().__init__(min_effect=min_effect)
-        if smoothing <= 0:
-            raise ValueError(f"smoothing must be positive, got {smoothing}")
-        self.smoothing = smoothing
-
     def statistic(self, reference: np.ndarray, current: np.ndarray) -> np.ndarray:
-        p = shares(reference, self.smoothing)
-        q = shares(current, self.smoothing)
+        p, q = self.smoothed(reference, current)
         return ((q - p) * np.log(q / p)).sum(axis=-1)
