@@ -138,7 +138,8 @@ def main(out_dir: Path = Path("demo-out")) -> None:
 
     _step("7. Multivariate drift in July: the joint structure, and what tells July apart")
     features = [c for c, spec in contract.columns.items() if spec.role in ("feature", "target")]
-    july = production.filter(pl.col("time_hour").dt.month() == 7).select(features)
+    july_flights = production.filter(pl.col("time_hour").dt.month() == 7)
+    july = july_flights.select(features)
     started = time.perf_counter()
     pca = PCAReconstructionDrift(seed=7).fit(reference.select(features)).score(july)
     verdict = "[red]drifted[/red]" if pca.drifted else "not drifted"
@@ -159,7 +160,7 @@ def main(out_dir: Path = Path("demo-out")) -> None:
     )
 
     _step("8. Model-output drift: the first signal while July's labels are still weeks away")
-    _print_output_drift(reference, production.filter(pl.col("time_hour").dt.month() == 7))
+    _print_output_drift(reference, july_flights)
 
 
 def _print_output_drift(reference: pl.DataFrame, july: pl.DataFrame) -> None:
