@@ -16,6 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
+from benchmarks.bundle import bench_bundle
 from benchmarks.drift.run import bench_drift, bench_fpr, bench_power
 from benchmarks.measure import best_of, in_fresh_process, interleaved
 from benchmarks.peers import run_peer
@@ -199,6 +200,7 @@ BENCHMARKS: dict[str, Callable[[], None]] = {
     "drift": bench_drift,
     "drift-fpr": bench_fpr,
     "drift-power": bench_power,
+    "bundle": bench_bundle,
 }
 
 
@@ -207,7 +209,7 @@ def main() -> None:
     parser.add_argument(
         "names",
         nargs="*",
-        help="which to run: hash, profile, contract, drift, drift-fpr, drift-power (all)",
+        help=f"which to run: {', '.join(BENCHMARKS)} (all)",
     )
     args = parser.parse_args()
     unknown = set(args.names) - set(BENCHMARKS)

@@ -6,10 +6,11 @@ Exit status: 0 when all is well, 1 when the data breaks its contract, 2 for a us
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import polars as pl
 import typer
@@ -23,6 +24,9 @@ from tether.errors import TetherError
 from tether.frame import DEFAULT_BATCH_ROWS, content_hash, iter_batches, read
 from tether.profile import Profile
 
+if TYPE_CHECKING:
+    from tether.bundle import Bundle
+
 app = typer.Typer(
     name="tether",
     help="Keep machine-learning models tied to production reality.",
@@ -32,11 +36,32 @@ app = typer.Typer(
 )
 contract_app = typer.Typer(help="Infer and inspect data contracts.", no_args_is_help=True)
 app.add_typer(contract_app, name="contract")
+bundle_app = typer.Typer(
+    help="Build, inspect, compare, verify and check the parity of model bundles.",
+    no_args_is_help=True,
+)
+app.add_typer(bundle_app, name="bundle")
+registry_app = typer.Typer(
+    help="Model versions, aliases, rollbacks and the audit log.", no_args_is_help=True
+)
+app.add_typer(registry_app, name="registry")
 
 out = Console()
 err = Console(stderr=True)
 
 DataArg = Annotated[str, typer.Argument(help="A parquet or csv file, a directory or a glob.")]
+RefArg = Annotated[
+    str, typer.Argument(help="A bundle folder, or a registry ref: NAME, NAME@ALIAS, NAME@VERSION.")
+]
+RegistryOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--registry", help="Registry folder or fsspec URL [default: $TETHER_HOME/registry]."
+    ),
+]
+TrustedOpt = Annotated[
+    bool, typer.Option("--trusted", help="Allow pickled models: only for files you trust.")
+]
 
 
 @app.command("hash")
@@ -202,6 +227,333 @@ def demo_command(
     from tether.demo import main as run_demo
 
     run_demo(out_dir)
+
+
+@bundle_app.command("build")
+def bundle_build(
+    model_path: Annotated[
+        Path,
+        typer.Option("--model", help="The fitted model: .skops, or .pkl/.joblib with --trusted."),
+    ],
+    train: Annotated[str, typer.Option(help="Training data (parquet or csv).")],
+    valid: Annotated[str, typer.Option(help="Validation data (parquet or csv).")],
+    target: Annotated[str, typer.Option(help="The target column.")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write the bundle to this new folder.")
+    ] = None,
+    push: Annotated[str | None, typer.Option(help="Push to the registry under this name.")] = None,
+    registry: RegistryOpt = None,
+    segment: Annotated[
+        list[str] | None, typer.Option(help="A segment column (repeatable).")
+    ] = None,
+    sensitive: Annotated[
+        list[str] | None, typer.Option(help="A sensitive attribute column (repeatable).")
+    ] = None,
+    cost: Annotated[
+        list[str] | None, typer.Option(help="Cost of an outcome, e.g. fn=5 (repeatable).")
+    ] = None,
+    id_column: Annotated[str | None, typer.Option(help="The row id column.")] = None,
+    time_column: Annotated[str | None, typer.Option(help="The event time column.")] = None,
+    owner: Annotated[str | None, typer.Option(help="Team that owns the model.")] = None,
+    on_call: Annotated[str | None, typer.Option(help="Who gets paged.")] = None,
+    description: Annotated[str, typer.Option(help="What the model is for.")] = "",
+    latency_budget_ms: Annotated[float | None, typer.Option(help="Serving budget, ms.")] = None,
+    seed: Annotated[int | None, typer.Option(help="The seed training used.")] = None,
+    entry_point: Annotated[
+        str | None, typer.Option(help="module:function that trains the model, for verify.")
+    ] = None,
+    trusted: TrustedOpt = False,
+) -> None:
+    """Build a bundle from a saved model and its training and validation data."""
+    from tether.bundle import Bundle, read_model_file
+
+    if output is None and push is None:
+        raise TetherError("say where the bundle goes: --output FOLDER and/or --push NAME")
+    model = read_model_file(model_path, trusted=trusted)
+    with err.status("building the bundle"):
+        bundle = Bundle.build(
+            model,
+            train=train,
+            valid=valid,
+            target=target,
+            segments=segment or (),
+            sensitive=sensitive or (),
+            cost=_parse_cost(cost or []),
+            id_column=id_column,
+            time_column=time_column,
+            owner=owner,
+            on_call=on_call,
+            description=description,
+            latency_budget_ms=latency_budget_ms,
+            seed=seed,
+            entry_point=entry_point,
+            trusted=trusted,
+        )
+    if output is not None:
+        bundle.save(output)
+        out.print(f"bundle {bundle.version[:12]} written to {output}")
+    if push is not None:
+        from tether.registry import Registry
+
+        version = Registry(registry).push(bundle, push)
+        out.print(f"pushed {push}@{version[:12]}")
+    _print_bundle(bundle)
+
+
+@bundle_app.command("show")
+def bundle_show(
+    ref: RefArg,
+    registry: RegistryOpt = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the full metadata as JSON.")
+    ] = False,
+    trusted: TrustedOpt = False,
+) -> None:
+    """Show a bundle: model, data, metrics with intervals, importance, lineage."""
+    bundle = _open_bundle(ref, registry, trusted)
+    if as_json:
+        payload = {
+            "version": bundle.version,
+            "metadata": bundle.metadata,
+            "lineage": bundle.lineage,
+        }
+        out.print_json(json.dumps(payload, default=str))
+        return
+    _print_bundle(bundle)
+
+
+@bundle_app.command("diff")
+def bundle_diff(
+    a: Annotated[str, typer.Argument(help="The earlier bundle (folder or registry ref).")],
+    b: Annotated[str, typer.Argument(help="The later bundle (folder or registry ref).")],
+    registry: RegistryOpt = None,
+    trusted: TrustedOpt = False,
+) -> None:
+    """What changed from bundle A to bundle B: code, data, parameters, contract, metrics."""
+    from tether.bundle import diff_bundles
+
+    changes = diff_bundles(_open_bundle(a, registry, trusted), _open_bundle(b, registry, trusted))
+    lines = changes.summary()
+    for line in lines:
+        out.print(line, highlight=False)
+    if not lines:
+        out.print("no differences")
+
+
+@bundle_app.command("verify")
+def bundle_verify(
+    ref: RefArg,
+    train: Annotated[str, typer.Option(help="The training data the bundle recorded.")],
+    valid: Annotated[str, typer.Option(help="The validation data the bundle recorded.")],
+    tolerance: Annotated[float, typer.Option(help="Largest allowed score difference.")] = 1e-6,
+    registry: RegistryOpt = None,
+    trusted: TrustedOpt = False,
+) -> None:
+    """Re-train with the bundle's entry point on its recorded data: exit 0 when reproduced."""
+    from tether.bundle import verify
+
+    with err.status("re-training"):
+        result = verify(_open_bundle(ref, registry, trusted), train=train, valid=valid,
+                        tolerance=tolerance)  # fmt: skip
+    for line in result.summary():
+        out.print(line, highlight=False)
+    raise typer.Exit(0 if result.reproduced else 1)
+
+
+@bundle_app.command("parity")
+def bundle_parity(
+    ref: RefArg,
+    data: Annotated[str, typer.Option(help="Raw input rows (e.g. logged requests).")],
+    features: Annotated[
+        str | None,
+        typer.Option(help="Features another service computed for DATA, to compare column-wise."),
+    ] = None,
+    id_column: Annotated[
+        str | None, typer.Option(help="Match --features rows to DATA rows on this column.")
+    ] = None,
+    registry: RegistryOpt = None,
+    trusted: TrustedOpt = False,
+) -> None:
+    """Check that batch and online scoring agree (and a feature service, with --features)."""
+    from tether.bundle import feature_parity, record_parity
+
+    bundle = _open_bundle(ref, registry, trusted)
+    with err.status("scoring through both paths"):
+        paths = record_parity(bundle, data)
+    result = paths.result
+    verdict = "[green]ok[/green]" if paths.ok else "[red]mismatch[/red]"
+    out.print(
+        f"{verdict}: batch vs online ({paths.online_path}) on {result.rows:,} rows, max |diff| "
+        f"{result.max_abs_diff:.2g}, {result.unexplained_label_mismatches} unexplained label "
+        f"changes, {len(paths.failures)} rows refused by one path only"
+    )
+    ok = paths.ok
+    if features is not None:
+        skew = feature_parity(bundle, data, features, id_column=id_column)
+        for line in skew.problems():
+            out.print(f"[red]{line}[/red]", highlight=False)
+        matched = int((skew.columns["status"] == "match").sum())
+        out.print(f"features: {matched} of {skew.columns.height} columns match")
+        ok = ok and skew.ok
+    raise typer.Exit(0 if ok else 1)
+
+
+@registry_app.command("list")
+def registry_list(
+    name: Annotated[
+        str | None, typer.Argument(help="A model name; all names when left out.")
+    ] = None,
+    registry: RegistryOpt = None,
+) -> None:
+    """List model names, or the versions of one model with their aliases."""
+    from tether.registry import Registry
+
+    reg = Registry(registry)
+    if name is None:
+        for model in reg.names():
+            out.print(model, highlight=False)
+        return
+    table = Table("version", "created", "aliases", title=name)
+    for entry in reg.versions(name):
+        table.add_row(entry["version"][:12], str(entry["created_at"]), ", ".join(entry["aliases"]))
+    out.print(table)
+
+
+@registry_app.command("push")
+def registry_push(
+    path: Annotated[Path, typer.Argument(help="A bundle folder.")],
+    name: Annotated[str, typer.Argument(help="The model name.")],
+    registry: RegistryOpt = None,
+    trusted: TrustedOpt = False,
+) -> None:
+    """Push a bundle folder (verified first); pushing the same content again is a no-op."""
+    from tether.bundle import Bundle
+    from tether.registry import Registry
+
+    version = Registry(registry).push(Bundle.load(path, trusted=trusted), name)
+    out.print(f"{name}@{version[:12]}")
+
+
+@registry_app.command("alias")
+def registry_alias(
+    name: Annotated[str, typer.Argument(help="The model name.")],
+    alias: Annotated[str, typer.Argument(help="champion, challenger, or any name.")],
+    version: Annotated[str, typer.Argument(help="A version (prefix) or another alias.")],
+    reason: Annotated[str, typer.Option(help="Why, for the audit log.")] = "",
+    registry: RegistryOpt = None,
+) -> None:
+    """Point ALIAS of model NAME at VERSION (recorded in the audit log)."""
+    from tether.registry import Registry
+
+    reg = Registry(registry)
+    reg.set_alias(name, alias, version, reason=reason)
+    out.print(f"{name}@{alias} -> {reg.aliases(name)[alias][:12]}")
+
+
+@registry_app.command("rollback")
+def registry_rollback(
+    name: Annotated[str, typer.Argument(help="The model name.")],
+    reason: Annotated[str, typer.Option(help="Why (required, kept in the audit log).")],
+    alias: Annotated[str, typer.Option(help="The alias to move back.")] = "champion",
+    to: Annotated[str | None, typer.Option(help="Version to move to [default: previous].")] = None,
+    registry: RegistryOpt = None,
+) -> None:
+    """Move an alias back to the version it pointed at before (or to --to)."""
+    from tether.registry import Registry
+
+    version = Registry(registry).rollback(name, alias, to=to, reason=reason)
+    out.print(f"{name}@{alias} -> {version[:12]}")
+
+
+@registry_app.command("audit")
+def registry_audit(
+    name: Annotated[str | None, typer.Argument(help="A model name; all when left out.")] = None,
+    registry: RegistryOpt = None,
+) -> None:
+    """Print the append-only audit log: pushes, alias moves, rollbacks, deletes."""
+    from tether.registry import Registry
+
+    table = Table("time", "model", "event", "alias", "version", "by", "reason")
+    for event in Registry(registry).audit(name):
+        if event.get("version"):
+            version = str(event["version"])[:12]
+        else:
+            version = f"{str(event.get('from') or '-')[:12]} -> {str(event.get('to'))[:12]}"
+        table.add_row(
+            str(event["at"]), event["name"], event["event"], event.get("alias") or "",
+            version, str(event.get("by")), event.get("reason") or "",
+        )  # fmt: skip
+    out.print(table)
+
+
+@registry_app.command("delete")
+def registry_delete(
+    name: Annotated[str, typer.Argument(help="The model name.")],
+    version: Annotated[str, typer.Argument(help="The version (prefix).")],
+    force: Annotated[bool, typer.Option("--force", help="Really delete it.")] = False,
+    registry: RegistryOpt = None,
+) -> None:
+    """Delete a version (needs --force; never a version an alias points at)."""
+    from tether.registry import Registry
+
+    Registry(registry).delete(name, version, force=force)
+    out.print(f"deleted {name}@{version}")
+
+
+def _open_bundle(ref: str, registry: str | None, trusted: bool) -> Bundle:
+    from tether.bundle import Bundle
+    from tether.registry import Registry
+
+    if Path(ref).is_dir():
+        return Bundle.load(ref, trusted=trusted)
+    return Registry(registry).load(ref, trusted=trusted)
+
+
+def _parse_cost(items: list[str]) -> dict[str, float] | None:
+    cost = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        try:
+            cost[key.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise TetherError(f"--cost {item!r}: expected OUTCOME=NUMBER, e.g. fn=5")
+    return cost or None
+
+
+def _print_bundle(bundle: Bundle) -> None:
+    meta, lineage = bundle.metadata, bundle.lineage
+    git = lineage["git"]
+    code = (
+        f"{git['commit'][:12]} on {git['branch']}{' (dirty)' if git['dirty'] else ''}"
+        if git.get("available")
+        else "not in a git repository"
+    )
+    out.print(f"[bold]bundle {bundle.version[:12]}[/bold]  {meta['model']['summary']}")
+    out.print(
+        f"task {bundle.task}, target {bundle.target}, {len(bundle.features)} features; online "
+        f"path {bundle.online_path}; owner {meta['owner'] or '-'}; code {code}",
+        highlight=False,
+    )
+    train = lineage["train"]
+    out.print(f"trained on {train['rows']:,} rows {train['hash'][:19]}…", highlight=False)
+    metrics = bundle.metrics
+    if metrics.height:
+        table = Table("segment", "value", "metric", "estimate", "95% interval", "rows",
+                      title="baseline on validation data")  # fmt: skip
+        for row in metrics.iter_rows(named=True):
+            interval = f"[{row['low']:.4f}, {row['high']:.4f}]" if row["low"] is not None else "-"
+            estimate = f"{row['estimate']:.4f}" if row["estimate"] is not None else "-"
+            table.add_row(row["segment"], row["value"], row["metric"], estimate, interval,
+                          f"{row['rows']:,}")  # fmt: skip
+        out.print(table)
+    if bundle.importance.height:
+        top = bundle.importance.head(5)
+        out.print(
+            "importance: "
+            + ", ".join(f"{r['feature']} {r['importance']:.3f}" for r in top.iter_rows(named=True))
+        )
 
 
 def _print_validation(result: ValidationResult, show: int) -> None:

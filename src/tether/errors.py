@@ -7,6 +7,13 @@ what was wrong and what to do; the CLI prints it without a traceback and exits w
 from __future__ import annotations
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name when it has none), for wrapping a
+    library's error into a one-line tether message."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class TetherError(Exception):
     """Base class of every error tether raises on purpose."""
 
@@ -36,3 +43,14 @@ class ValidationError(TetherError):
     def __init__(self, message: str, problems: list[dict[str, object]] | None = None) -> None:
         super().__init__(message)
         self.problems = problems or []
+
+
+class IntegrityError(FormatError):
+    """A stored artifact whose bytes do not match its recorded checksums: tampered or truncated."""
+
+
+class UntrustedArtifactError(TetherError):
+    """An artifact that could only be loaded by running arbitrary code (pickle, unknown types).
+
+    It is refused unless the caller passes ``trusted=True`` for a file it knows the origin of.
+    """

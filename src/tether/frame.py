@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from tether.errors import InputError
+from tether.errors import InputError, first_line
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -60,7 +60,7 @@ def read(data: Data, *, columns: list[str] | None = None) -> pl.DataFrame:
         try:
             frame = scan(data).collect()
         except (pl.exceptions.PolarsError, OSError) as exc:
-            raise InputError(f"{os.fspath(data)}: cannot be read ({_first_line(exc)})") from exc
+            raise InputError(f"{os.fspath(data)}: cannot be read ({first_line(exc)})") from exc
     elif _is_pandas(data):
         frame = _from_pandas(data)
     else:
@@ -92,7 +92,7 @@ def scan(path: str | os.PathLike[str]) -> pl.LazyFrame:
             files, infer_schema_length=None, try_parse_dates=True, separator=separator
         )
     except (pl.exceptions.PolarsError, OSError) as exc:
-        raise InputError(f"{path}: cannot be read ({_first_line(exc)})") from exc
+        raise InputError(f"{path}: cannot be read ({first_line(exc)})") from exc
 
 
 def iter_batches(
@@ -113,7 +113,7 @@ def iter_batches(
             try:
                 yield from scan(data).collect_batches(chunk_size=batch_rows)
             except pl.exceptions.PolarsError as exc:
-                raise InputError(f"{data}: cannot be read ({_first_line(exc)})") from exc
+                raise InputError(f"{data}: cannot be read ({first_line(exc)})") from exc
         return
     if isinstance(data, pl.LazyFrame):
         yield from data.collect_batches(chunk_size=batch_rows)
@@ -314,7 +314,7 @@ def _parquet_batches(files: list[str], batch_rows: int) -> Iterator[pl.DataFrame
                 for record_batch in parquet.iter_batches(batch_size=batch_rows):
                     yield _from_arrow(record_batch)
         except (pa.ArrowException, OSError) as exc:
-            raise InputError(f"{file}: cannot be read ({_first_line(exc)})") from exc
+            raise InputError(f"{file}: cannot be read ({first_line(exc)})") from exc
 
 
 def _resolve_files(path: str | os.PathLike[str]) -> list[str]:
@@ -349,7 +349,7 @@ def _from_arrow(table: pa.Table | pa.RecordBatch) -> pl.DataFrame:
     try:
         frame = pl.from_arrow(table)
     except (pl.exceptions.PolarsError, pa.ArrowException) as exc:
-        raise InputError(f"arrow data cannot be converted ({_first_line(exc)})") from exc
+        raise InputError(f"arrow data cannot be converted ({first_line(exc)})") from exc
     assert isinstance(frame, pl.DataFrame)
     return frame
 
@@ -366,10 +366,5 @@ def _from_pandas(data: pd.DataFrame) -> pl.DataFrame:
         return pl.from_pandas(data, include_index=False)
     except (pl.exceptions.PolarsError, pa.ArrowException, TypeError, ValueError) as exc:
         raise InputError(
-            f"pandas frame cannot be converted ({_first_line(exc)}); a column probably mixes types"
+            f"pandas frame cannot be converted ({first_line(exc)}); a column probably mixes types"
         ) from exc
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -19,8 +19,8 @@ from rich.console import Console
 from rich.table import Table
 
 from tether.contract import Contract, ValidationResult
+from tether.demo.model import run as run_model_steps
 from tether.drift import DomainClassifierDrift, DriftReport, PCAReconstructionDrift, drift
-from tether.drift.output import confidence_drift, prediction_drift
 from tether.errors import InputError
 from tether.frame import content_hash
 from tether.profile import Profile
@@ -159,26 +159,7 @@ def main(out_dir: Path = Path("demo-out")) -> None:
         + ", ".join(f"{c} ({v:.3f})" for c, v in zip(top["column"], top["importance"], strict=True))
     )
 
-    _step("8. Model-output drift: the first signal while July's labels are still weeks away")
-    _print_output_drift(reference, july_flights)
-
-
-def _print_output_drift(reference: pl.DataFrame, july: pl.DataFrame) -> None:
-    # A stand-in model until bundles land: will a flight arrive late, known at departure.
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
-    features = ["dep_delay", "sched_dep_time", "sched_arr_time", "distance", "hour"]
-    train = reference.drop_nulls(["late", *features])
-    model = HistGradientBoostingClassifier(max_iter=50, random_state=7)
-    model.fit(train.select(features).to_numpy(), train["late"].to_numpy())
-    scored = [model.predict_proba(frame.select(features).to_numpy()) for frame in (train, july)]
-    frames = prediction_drift(scored[0][:, 1], scored[1][:, 1], name="score")
-    score = drift(frames.reference, frames.current).summary().row(0, named=True)
-    verdict = "[red]drifted[/red]" if score["drifted"] else "not drifted"
-    console.print(f"score distribution, {verdict}: {score['reason']} ({score['method']})")
-    confidence = confidence_drift(scored[0], scored[1])
-    verdict = "[red]drifted[/red]" if confidence.drifted else "not drifted"
-    console.print(f"confidence, {verdict}: {confidence.reason}")
+    run_model_steps(console, _step, flights, reference, out_dir)
 
 
 def _print_drift(report: DriftReport) -> None:
@@ -255,7 +236,3 @@ def _print_validation(result: ValidationResult) -> None:
     console.print(table)
     share = result.rejected / max(result.rows, 1)
     console.print(f"{result.rejected:,} of {result.rows:,} production rows rejected ({share:.2%})")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,467 @@
+"""What :meth:`Bundle.build <tether.bundle.Bundle.build>` computes, and in what order.
+
+Everything a later stage needs is computed here, once, from the training and validation data:
+the contract, the reference profile, the model's scores on validation data and their profile,
+baseline metrics overall and per segment with bootstrap intervals, the calibration curve,
+permutation importance, the expected business cost, the ONNX form with its parity check, and the
+lineage. The result is serialized and loaded back, so a freshly built bundle and one read from a
+registry are the same object.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import getpass
+import io
+import json
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from tether import __version__
+from tether.bundle import layout
+from tether.bundle.bundle import MODEL_DIR, ONNX_FILE, Bundle, encode_target, model_scores
+from tether.bundle.lineage import TrainingRun, data_lineage, environment, git_lineage
+from tether.bundle.onnx import OnnxScorer, check_parity, convert_to_onnx, edge_rows
+from tether.bundle.parity import scores_where_possible
+from tether.bundle.serialization import save_model
+from tether.contract import Contract
+from tether.contract import dtypes as contract_dtypes
+from tether.errors import InputError, TetherError
+from tether.frame import Data, read
+from tether.performance import (
+    baseline_metrics,
+    confusion_counts,
+    permutation_importance,
+    reliability_curve,
+)
+from tether.profile import Profile
+
+COST_KEYS = {
+    "binary": {"tp", "fp", "tn", "fn"},
+    "multiclass": {"error"},
+    "regression": {"over", "under"},
+}
+"""Keys of the ``cost`` argument per task: cost of each outcome (binary), of a wrong class
+(multiclass), or of one unit of over- and under-prediction (regression). Negative = value."""
+
+
+def build_bundle(
+    model: Any,
+    train: Data,
+    valid: Data,
+    target: str,
+    *,
+    features: Sequence[str] | None = None,
+    id_column: str | None = None,
+    time_column: str | None = None,
+    contract: Contract | None = None,
+    segments: Sequence[str] = (),
+    sensitive: Sequence[str] = (),
+    cost: Mapping[str, float] | None = None,
+    latency_budget_ms: float | None = None,
+    owner: str | None = None,
+    on_call: str | None = None,
+    description: str = "",
+    params: Mapping[str, Any] | None = None,
+    seed: int | None = None,
+    training: TrainingRun | None = None,
+    entry_point: str | None = None,
+    threshold: float = 0.5,
+    n_resamples: int = 200,
+    importance_rows: int = 5000,
+    importance_repeats: int = 5,
+    background_rows: int = 200,
+    parity_rows: int = 20_000,
+    onnx: bool = True,
+    trusted: bool = False,
+    repo: str = ".",
+) -> Bundle:
+    """Build a bundle of a fitted ``model`` (preprocessing included).
+
+    Parameters
+    ----------
+    model
+        The fitted model taking the raw feature columns: a scikit-learn Pipeline, or a
+        LightGBM/XGBoost model (with its preprocessing as a Pipeline). Anything that only
+        pickles needs ``trusted=True`` here and when loading.
+    train, valid
+        Training and validation data (anything :func:`tether.frame.read` accepts), with the
+        target column.
+    target
+        The target column.
+    features
+        The model's input columns; default ``model.feature_names_in_``, else every column of
+        ``train`` but the target, id and time columns.
+    id_column, time_column
+        Row id and event time columns (lineage records the time range of the data).
+    contract
+        The data contract; inferred from ``train`` when not given.
+    segments, sensitive
+        Columns whose values define segments (metrics per value) and sensitive attributes
+        (tracked for fairness); both are reported per value in the baseline metrics.
+    cost
+        Business cost per outcome, see :data:`COST_KEYS`.
+    latency_budget_ms, owner, on_call, description
+        Operational metadata carried to serving and alerts.
+    params, seed, training, entry_point
+        Training configuration, the seed used, the :class:`~tether.bundle.lineage.TrainingRun`
+        that timed the fit, and the ``module:function`` that trains the model for
+        ``tether bundle verify``.
+    threshold
+        Decision threshold on the positive class score (binary).
+    n_resamples
+        Bootstrap resamples for the metric intervals.
+    importance_rows, importance_repeats
+        Rows and shuffles of the permutation importance.
+    background_rows
+        Training rows stored in the bundle as the explanation background.
+    parity_rows
+        Validation rows on which ONNX and native outputs are compared.
+    onnx
+        Whether to convert the model to ONNX for the fast online path.
+    trusted
+        Allow a pickled model (unsafe to load from an unknown source).
+    repo
+        Folder inside the git work tree whose commit is recorded.
+    """
+    seconds: dict[str, float] = {}
+    started = _now()
+    with _timed(seconds, "read"):
+        train_frame, valid_frame = read(train), read(valid)
+        for name, frame in (("train", train_frame), ("valid", valid_frame)):
+            if frame.height == 0:
+                raise InputError(f"{name} has no rows; a bundle needs data to measure the model")
+            if target not in frame.columns:
+                raise InputError(f"target column {target!r} is not in {name} ({frame.columns})")
+        roles = [c for c in (target, id_column, time_column) if c is not None]
+        feature_list = _features(model, train_frame, features, roles)
+        for name, frame in (("train", train_frame), ("valid", valid_frame)):
+            _require(frame, feature_list, f"{name} lacks model features")
+        _require(valid_frame, [*segments, *sensitive], "valid lacks segment columns")
+        _check_options(threshold, n_resamples, latency_budget_ms)
+    task, classes = _task(model)
+    if cost is not None:
+        cost = _check_cost(cost, task)
+
+    with _timed(seconds, "contract"):
+        columns = list(dict.fromkeys([*feature_list, *roles]))
+        if contract is None:
+            contract = Contract.infer(
+                train_frame.select(columns),
+                target=target,
+                id_column=id_column,
+                time_column=time_column,
+            )
+    with _timed(seconds, "reference_profile"):
+        reference = Profile.build(train_frame.select(columns))
+    with _timed(seconds, "predict_valid"):
+        y_true = encode_target(valid_frame[target], task, classes)
+        scores = model_scores(model, valid_frame.select(feature_list), task)
+        prediction_profile = Profile.build(_score_frame(scores, task, classes))
+    with _timed(seconds, "baseline_metrics"):
+        segment_frame = valid_frame.select(list(dict.fromkeys([*segments, *sensitive])))
+        metrics = baseline_metrics(
+            task,
+            y_true,
+            scores,
+            segments=segment_frame if segment_frame.width else None,
+            threshold=threshold,
+            n_resamples=n_resamples,
+            seed=seed or 0,
+        )
+        calibration = reliability_curve(y_true, scores) if task != "regression" else pl.DataFrame()
+        expected_cost = _expected_cost(cost, task, y_true, scores, threshold)
+    with _timed(seconds, "importance"):
+        importance = permutation_importance(
+            lambda frame: model_scores(model, frame, task),
+            valid_frame.select(feature_list),
+            y_true,
+            task=task,
+            n_repeats=importance_repeats,
+            max_rows=importance_rows,
+            threshold=threshold,
+            seed=seed or 0,
+        )
+    with _timed(seconds, "serialize"):
+        saved = save_model(model, trusted=trusted)
+    with _timed(seconds, "onnx"):
+        onnx_meta, onnx_bytes = _onnx(
+            model, train_frame, valid_frame, feature_list, task, len(classes), threshold,
+            parity_rows, onnx,
+        )  # fmt: skip
+    with _timed(seconds, "lineage"):
+        lineage = {
+            "git": git_lineage(repo),
+            "train": data_lineage(train_frame, time_column=time_column),
+            "valid": data_lineage(valid_frame, time_column=time_column),
+            "environment": environment(),
+            "training": training.to_dict() if training is not None else None,
+            "params": dict(params) if params is not None else _model_params(model),
+            "seed": seed,
+            "entry_point": entry_point,
+            "features": feature_list,
+        }
+    background = train_frame.select(feature_list).sample(
+        n=min(background_rows, train_frame.height), seed=seed or 0
+    )
+    created_by = _user()
+    metadata = {
+        "task": task,
+        "target": target,
+        "features": feature_list,
+        "feature_schema": _schema(train_frame, feature_list),
+        "classes": classes,
+        "threshold": threshold,
+        "id_column": id_column,
+        "time_column": time_column,
+        "segments": list(segments),
+        "sensitive": list(sensitive),
+        "owner": owner,
+        "on_call": on_call,
+        "description": description,
+        "latency_budget_ms": latency_budget_ms,
+        "cost": dict(cost) if cost is not None else None,
+        "model": {"kind": saved.kind, "details": saved.details, "summary": _summary(model)},
+        "onnx": onnx_meta,
+        "created_at": started,
+        "created_by": created_by,
+        "tether_version": __version__,
+    }
+    lineage["build"] = {"seconds": seconds, "built_by": created_by}
+    files = {f"{MODEL_DIR}{path}": content for path, content in saved.files.items()}
+    if onnx_bytes is not None:
+        files[ONNX_FILE] = onnx_bytes
+    files |= {
+        "contract.yaml": contract.to_yaml().encode(),
+        "reference.json": reference.to_json().encode(),
+        "predictions.json": prediction_profile.to_json().encode(),
+        "baseline.json": _json(
+            {
+                "metrics": metrics.to_dicts(),
+                "calibration": calibration.to_dicts(),
+                "importance": importance.to_dicts(),
+                "cost": expected_cost,
+            }
+        ),
+        "lineage.json": _json(lineage),
+        "background.parquet": _parquet(background),
+    }
+    manifest = layout.encode_manifest(files, metadata)
+    version = layout.version_of(manifest)
+    bundle = Bundle.from_stored(json.loads(manifest), files, version, trusted=trusted)
+    _check_round_trip(model, bundle, valid_frame.select(feature_list), task)
+    return bundle
+
+
+def _features(
+    model: Any, train: pl.DataFrame, given: Sequence[str] | None, roles: list[str]
+) -> list[str]:
+    if given is not None:
+        names = list(given)
+    elif hasattr(model, "feature_names_in_"):
+        names = [str(name) for name in model.feature_names_in_]
+    else:
+        names = [c for c in train.columns if c not in roles]
+    if not names:
+        raise InputError("the model has no feature columns; pass features=[...]")
+    clash = sorted(set(names) & set(roles))
+    if clash:
+        raise InputError(f"features {clash} are also the target, id or time column")
+    return names
+
+
+def _require(frame: pl.DataFrame, columns: Sequence[str], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InputError(f"{what} {missing} (it has {frame.columns})")
+
+
+def _check_options(threshold: float, n_resamples: int, latency_budget_ms: float | None) -> None:
+    if not 0.0 < threshold < 1.0:
+        raise InputError(f"threshold must lie strictly between 0 and 1, got {threshold}")
+    if n_resamples < 10:
+        raise InputError(f"n_resamples must be at least 10 for an interval, got {n_resamples}")
+    if latency_budget_ms is not None and not latency_budget_ms > 0:
+        raise InputError(f"latency_budget_ms must be positive, got {latency_budget_ms}")
+
+
+def _task(model: Any) -> tuple[str, list[Any]]:
+    if not hasattr(model, "predict") and not hasattr(model, "predict_proba"):
+        raise InputError(f"{type(model).__name__} has neither predict nor predict_proba")
+    classes = getattr(model, "classes_", None)
+    if hasattr(model, "predict_proba") and classes is not None:
+        labels = [c.item() if hasattr(c, "item") else c for c in np.asarray(classes)]
+        if len(labels) < 2:
+            raise InputError(f"the model knows {len(labels)} class; a classifier needs two")
+        return ("binary" if len(labels) == 2 else "multiclass"), labels
+    return "regression", []
+
+
+def _check_cost(cost: Mapping[str, float], task: str) -> dict[str, float]:
+    allowed = COST_KEYS[task]
+    unknown = sorted(set(cost) - allowed)
+    if unknown:
+        raise InputError(f"cost keys {unknown} do not apply to {task}; use {sorted(allowed)}")
+    checked = {}
+    for key, value in cost.items():
+        if not isinstance(value, int | float) or not np.isfinite(value):
+            raise InputError(f"cost[{key!r}] must be a finite number, got {value!r}")
+        checked[key] = float(value)
+    return checked
+
+
+def _score_frame(scores: np.ndarray, task: str, classes: list[Any]) -> pl.DataFrame:
+    if task == "multiclass":
+        return pl.DataFrame({f"proba_{label}": scores[:, i] for i, label in enumerate(classes)})
+    return pl.DataFrame({"score" if task == "binary" else "prediction": scores})
+
+
+def _expected_cost(
+    cost: Mapping[str, float] | None,
+    task: str,
+    y_true: np.ndarray,
+    scores: np.ndarray,
+    threshold: float,
+) -> dict[str, Any] | None:
+    if cost is None:
+        return None
+    rows = len(y_true)
+    if task == "binary":
+        counts = confusion_counts(y_true, scores, threshold=threshold)
+        total = sum(cost.get(k, 0.0) * float(counts[k]) for k in ("tp", "fp", "tn", "fn"))
+        outcomes = {k: int(counts[k]) for k in ("tp", "fp", "tn", "fn")}
+    elif task == "multiclass":
+        errors = int((scores.argmax(axis=1) != y_true).sum())
+        total, outcomes = cost.get("error", 0.0) * errors, {"errors": errors}
+    else:
+        residual = scores - y_true
+        over, under = float(residual[residual > 0].sum()), float(-residual[residual < 0].sum())
+        total = cost.get("over", 0.0) * over + cost.get("under", 0.0) * under
+        outcomes = {"over_units": over, "under_units": under}
+    return {"total": total, "per_prediction": total / rows, "rows": rows, "outcomes": outcomes}
+
+
+def _onnx(
+    model: Any,
+    train: pl.DataFrame,
+    valid: pl.DataFrame,
+    features: list[str],
+    task: str,
+    n_classes: int,
+    threshold: float,
+    parity_rows: int,
+    enabled: bool,
+) -> tuple[dict[str, Any], bytes | None]:
+    meta: dict[str, Any] = {
+        "converted": False,
+        "reason": "disabled (onnx=False)",
+        "inputs": {},
+        "parity": None,
+        "edge_parity": None,
+        "online_path": "native",
+    }
+    if not enabled:
+        return meta, None
+    conversion = convert_to_onnx(
+        model, train.select(features).head(1000), features=features, task=task
+    )
+    reason = conversion.reason
+    if reason is not None and len(reason) > 200:  # converters put whole graphs in messages
+        reason = reason[:199] + "…"
+    meta |= {"converted": conversion.model is not None, "reason": reason}
+    if conversion.model is None:
+        return meta, None
+    meta["inputs"] = conversion.inputs
+    scorer = OnnxScorer(conversion.model, conversion.inputs, task=task)
+    rows = valid.select(features)
+    if rows.height > parity_rows:
+        rows = rows.sample(n=parity_rows, seed=0)
+    checks = {"parity": rows, "edge_parity": edge_rows(rows, features, seed=0)}
+    for key, frame in checks.items():
+        shape = (frame.height, n_classes) if task == "multiclass" else (frame.height,)
+        native, refused = scores_where_possible(
+            lambda part: model_scores(model, part, task), frame, np.full(shape, np.nan)
+        )
+        scored = np.ones(frame.height, dtype=bool)
+        scored[list(refused)] = False
+        fast = scorer.score(frame.filter(pl.Series(scored)))
+        fast = fast[:, 1] if task == "binary" else fast
+        result = check_parity(native[scored], fast, task=task, threshold=threshold)
+        # Rows the native model refuses (e.g. NaN into an estimator without an imputer) say
+        # nothing about ONNX; serving rejects them with the contract before either model runs.
+        meta[key] = result.to_dict() | {"native_refused": len(refused)}
+    if all(meta[key] and meta[key]["ok"] for key in checks):
+        meta["online_path"] = "onnx"
+    else:
+        meta["reason"] = "ONNX output differs from the native model; online path stays native"
+    return meta, conversion.model
+
+
+def _check_round_trip(model: Any, bundle: Bundle, frame: pl.DataFrame, task: str) -> None:
+    rows = frame.head(200)
+    if not np.array_equal(model_scores(model, rows, task), bundle.scores(rows), equal_nan=True):
+        raise TetherError(
+            "the stored model predicts differently from the fitted one; it does not round-trip "
+            "through its serialization (report this with the model's type)"
+        )
+
+
+def _schema(frame: pl.DataFrame, features: list[str]) -> dict[str, str]:
+    schema = {}
+    for name in features:
+        dtype = contract_dtypes.canonical(frame.schema[name])
+        if dtype is None:
+            raise InputError(f"feature {name!r} has type {frame.schema[name]}, not supported")
+        schema[name] = dtype
+    return schema
+
+
+def _model_params(model: Any) -> dict[str, Any]:
+    get_params = getattr(model, "get_params", None)
+    if get_params is None:
+        return {}
+    return {
+        key: value
+        for key, value in sorted(get_params(deep=True).items())
+        if value is None or isinstance(value, bool | int | float | str)
+    }
+
+
+def _summary(model: Any) -> str:
+    steps = getattr(model, "steps", None)
+    if steps:
+        return f"Pipeline({' > '.join(type(step).__name__ for _, step in steps)})"
+    return type(model).__name__
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, indent=1, default=str, allow_nan=True).encode()
+
+
+def _parquet(frame: pl.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer, statistics=False)
+    return buffer.getvalue()
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry in some containers
+        return "unknown"
+
+
+@contextlib.contextmanager
+def _timed(seconds: dict[str, float], phase: str) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    seconds[phase] = round(time.perf_counter() - start, 4)

@@ -1,0 +1,327 @@
+"""``Bundle``: a fitted model and everything later stages need, immutable and addressed by content.
+
+A bundle is built once (:meth:`Bundle.build`, see :mod:`tether.bundle.build` for what it
+computes), stored as files plus a manifest of their checksums (:mod:`tether.bundle.layout`), and
+from then on only read. A built bundle is the stored one: :meth:`Bundle.build` serializes
+everything and loads the result back, so the model that answers in a notebook is byte for byte
+the model a server loads.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import fsspec
+import numpy as np
+import polars as pl
+
+from tether.bundle import layout
+from tether.bundle.onnx import OnnxScorer
+from tether.bundle.serialization import load_model
+from tether.contract import Contract
+from tether.contract import dtypes as contract_dtypes
+from tether.errors import InputError, TetherError
+from tether.frame import Data, read
+from tether.profile import Profile
+
+MODEL_DIR = "model/"
+ONNX_FILE = "model/model.onnx"
+
+
+class Bundle:
+    """A model version: the fitted model with its preprocessing, its data contract, the reference
+    profile of its training data, baseline metrics on validation data, and its lineage.
+
+    Build one with :meth:`Bundle.build`, store it with :meth:`save` or a
+    :class:`~tether.registry.Registry`, read it with :meth:`load`. ``version`` is the SHA-256 of
+    the manifest, which lists the checksum of every file: two bundles with the same version hold
+    the same bytes.
+
+    Example
+    -------
+    >>> import polars as pl
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> frame = pl.DataFrame({"x": [0.0, 1.0, 2.0, 3.0] * 50, "y": [0, 0, 1, 1] * 50})
+    >>> model = LogisticRegression().fit(frame.select("x"), frame["y"])
+    >>> bundle = Bundle.build(model, train=frame, valid=frame, target="y", n_resamples=20)
+    >>> bundle.task, bundle.features, bundle.online_path
+    ('binary', ['x'], 'onnx')
+    >>> bundle.predict_record({"x": 3.0})["prediction"]
+    1
+    """
+
+    def __init__(
+        self,
+        manifest: Mapping[str, Any],
+        files: Mapping[str, bytes],
+        version: str,
+        *,
+        trusted: bool = False,
+    ) -> None:
+        self._files = dict(files)
+        self._manifest_bytes = layout.encode_manifest(self._files, manifest["metadata"])
+        if layout.version_of(self._manifest_bytes) != version:
+            raise InputError("bundle files do not match the version they were stored under")
+        self.version = version
+        self.metadata: dict[str, Any] = dict(manifest["metadata"])
+        model_files = {
+            path.removeprefix(MODEL_DIR): content
+            for path, content in self._files.items()
+            if path.startswith(MODEL_DIR) and path != ONNX_FILE
+        }
+        model_meta = self.metadata["model"]
+        self.model = load_model(
+            model_meta["kind"], model_files, model_meta["details"], trusted=trusted
+        )
+        self.contract = Contract.from_yaml(self._files["contract.yaml"].decode())
+        self.reference = Profile.from_json(self._files["reference.json"].decode())
+        self.prediction_profile = Profile.from_json(self._files["predictions.json"].decode())
+        self.lineage: dict[str, Any] = json.loads(self._files["lineage.json"])
+        baseline = json.loads(self._files["baseline.json"])
+        self.metrics = _table(baseline["metrics"])
+        self.calibration = _table(baseline["calibration"])
+        self.importance = _table(baseline["importance"])
+        self.cost: dict[str, Any] | None = baseline["cost"]
+        self.background = pl.read_parquet(io.BytesIO(self._files["background.parquet"]))
+        self._schema = {
+            name: contract_dtypes.to_polars(dtype)
+            for name, dtype in self.metadata["feature_schema"].items()
+        }
+        self._onnx: OnnxScorer | None = None
+        if self.online_path == "onnx":
+            self._onnx = OnnxScorer(
+                self._files[ONNX_FILE], self.metadata["onnx"]["inputs"], task=self.task
+            )
+
+    # -- construction and storage ------------------------------------------------------------
+
+    @classmethod
+    def build(cls, model: Any, train: Data, valid: Data, target: str, **options: Any) -> Bundle:
+        """Capture ``model`` (fitted, preprocessing included) with everything later stages need.
+
+        See :func:`tether.bundle.build.build_bundle` for the options.
+        """
+        from tether.bundle.build import build_bundle
+
+        return build_bundle(model, train, valid, target, **options)
+
+    @classmethod
+    def from_stored(
+        cls,
+        manifest: Mapping[str, Any],
+        files: Mapping[str, bytes],
+        version: str,
+        *,
+        trusted: bool = False,
+    ) -> Bundle:
+        """A bundle from verified stored files (what :func:`tether.bundle.layout.read` returns)."""
+        return cls(manifest, files, version, trusted=trusted)
+
+    def stored(self) -> tuple[dict[str, bytes], bytes]:
+        """The bundle's files (relative path -> bytes) and its manifest bytes."""
+        return dict(self._files), self._manifest_bytes
+
+    def save(self, path: str | os.PathLike[str]) -> str:
+        """Write the bundle to a folder (local path or fsspec URL) and return its version.
+
+        Saving into a folder that already holds this version is a no-op; a folder holding
+        anything else is refused, so a stored bundle is never overwritten.
+        """
+        fs, root = fsspec.core.url_to_fs(os.fspath(path))
+        if fs.exists(root) and fs.find(root):
+            try:
+                _, _, stored = layout.read(fs, root)
+            except TetherError:
+                stored = None
+            if stored == self.version:
+                return self.version
+            raise InputError(f"{os.fspath(path)}: folder is not empty; save a bundle to a new one")
+        layout.write(fs, root, self._files, self._manifest_bytes)
+        return self.version
+
+    @classmethod
+    def load(
+        cls, path: str | os.PathLike[str], *, version: str | None = None, trusted: bool = False
+    ) -> Bundle:
+        """Read and verify a bundle folder written by :meth:`save`.
+
+        Every file is checked against the manifest; with ``version`` (what :meth:`save`
+        returned, or what a registry recorded) the manifest itself is checked too, so an edit
+        that rewrote files and manifest together is also caught.
+        """
+        fs, root = fsspec.core.url_to_fs(os.fspath(path))
+        manifest, files, stored = layout.read(fs, root, expected_version=version)
+        return cls(manifest, files, stored, trusted=trusted)
+
+    # -- what the bundle says about its model ------------------------------------------------
+
+    @property
+    def task(self) -> str:
+        """``binary``, ``multiclass`` or ``regression``."""
+        return str(self.metadata["task"])
+
+    @property
+    def target(self) -> str:
+        """The target column's name."""
+        return str(self.metadata["target"])
+
+    @property
+    def features(self) -> list[str]:
+        """The raw input columns the model reads, in order."""
+        return list(self.metadata["features"])
+
+    @property
+    def classes(self) -> list[Any]:
+        """Class labels in the model's order (empty for regression)."""
+        return list(self.metadata["classes"])
+
+    @property
+    def threshold(self) -> float:
+        """Decision threshold on the positive class score (binary)."""
+        return float(self.metadata["threshold"])
+
+    @property
+    def online_path(self) -> str:
+        """``onnx`` when the ONNX form matched the native model at build time, else ``native``."""
+        return str(self.metadata["onnx"]["online_path"])
+
+    def __repr__(self) -> str:
+        model = self.metadata["model"]["summary"]
+        return (
+            f"Bundle(version={self.version[:12]}, task={self.task}, model={model}, "
+            f"features={len(self.features)}, online_path={self.online_path})"
+        )
+
+    # -- scoring -----------------------------------------------------------------------------
+
+    def scores(self, data: Data) -> np.ndarray:
+        """Raw model output for a frame on the batch path (the native model); see
+        :func:`model_scores`."""
+        return model_scores(self.model, self._features_frame(read(data)), self.task)
+
+    def predict(self, data: Data) -> pl.DataFrame:
+        """Predictions for a frame: ``prediction`` plus ``score`` (binary) or ``proba_<class>``
+        columns (multiclass), and the id column first when the frame has it."""
+        frame = read(data)
+        out = self._outputs(self.scores(frame))
+        id_column = self.metadata.get("id_column")
+        if id_column and id_column in frame.columns:
+            out = out.insert_column(0, frame[id_column])
+        return out
+
+    def predict_record(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """Prediction for one record (a dict of raw feature values) on the online path.
+
+        Uses the ONNX form when its parity with the native model held at build time; the result
+        matches :meth:`predict` on the same row within the recorded tolerance.
+        """
+        score = self.score_record(record)
+        return self._outputs(score[None, ...] if score.ndim else score.reshape(1)).row(
+            0, named=True
+        )
+
+    def score_record(self, record: Mapping[str, Any]) -> np.ndarray:
+        """Raw model output for one record on the online path: a 0-d array (binary score or
+        regression prediction) or the (k,) class probabilities."""
+        if self._onnx is None:
+            return np.asarray(self.scores(self.record_frame(record))[0])
+        raw = np.asarray(
+            self._onnx.score_record({name: record.get(name) for name in self.features}),
+            dtype=np.float64,
+        ).reshape(-1)
+        if self.task == "binary":
+            return raw[1]
+        return raw if self.task == "multiclass" else raw[0]
+
+    def record_frame(self, record: Mapping[str, Any]) -> pl.DataFrame:
+        """One record as a one-row frame with the training schema (missing keys are null)."""
+        try:
+            return pl.DataFrame(
+                {name: [record.get(name)] for name in self.features}, schema=self._schema
+            )
+        except (TypeError, pl.exceptions.PolarsError) as exc:
+            raise InputError(f"record does not fit the model's input schema: {exc}") from None
+
+    def transform(self, data: Data) -> pl.DataFrame:
+        """The model's preprocessing applied to raw rows: the features its estimator sees."""
+        steps = getattr(self.model, "steps", None)
+        if not steps or len(steps) < 2:
+            raise InputError("the model has no preprocessing steps separate from its estimator")
+        preprocess = self.model[:-1]
+        values = preprocess.transform(self._features_frame(read(data)))
+        if hasattr(values, "toarray"):
+            values = values.toarray()
+        if isinstance(values, pl.DataFrame):
+            return values
+        names = [str(n) for n in preprocess.get_feature_names_out()]
+        return pl.DataFrame(np.asarray(values, dtype=np.float64), schema=names, orient="row")
+
+    def explain(self, data: Data, *, seed: int = 0) -> Any:
+        """Per-row feature contributions (see :func:`tether.bundle.explain.explain`)."""
+        from tether.bundle.explain import explain
+
+        return explain(
+            self.model,
+            self._features_frame(read(data)),
+            features=self.features,
+            task=self.task,
+            background=self.background,
+            seed=seed,
+        )
+
+    def _features_frame(self, frame: pl.DataFrame) -> pl.DataFrame:
+        missing = [name for name in self.features if name not in frame.columns]
+        if missing:
+            raise InputError(f"the model needs columns {missing}; the data has {frame.columns}")
+        return frame.select(self.features)
+
+    def _outputs(self, scores: np.ndarray) -> pl.DataFrame:
+        if self.task == "regression":
+            return pl.DataFrame({"prediction": scores})
+        classes = self.classes
+        if self.task == "binary":
+            labels = (scores >= self.threshold).astype(np.int64)
+            return pl.DataFrame([pl.Series("prediction", classes).gather(labels)]).with_columns(
+                score=pl.Series(scores)
+            )
+        labels = scores.argmax(axis=1)
+        columns: dict[str, Any] = {"prediction": pl.Series("prediction", classes).gather(labels)}
+        for index, label in enumerate(classes):
+            columns[f"proba_{label}"] = scores[:, index]
+        return pl.DataFrame(columns)
+
+
+def _table(records: Sequence[Mapping[str, Any]] | None) -> pl.DataFrame:
+    return pl.DataFrame(list(records)) if records else pl.DataFrame()
+
+
+def encode_target(y: pl.Series, task: str, classes: list[Any]) -> np.ndarray:
+    """Target values as the metrics expect them: class indices in ``classes`` order, or floats."""
+    if y.null_count():
+        raise InputError(
+            f"valid has {y.null_count()} rows with a missing target {y.name!r}; drop them first"
+        )
+    if task == "regression":
+        return y.cast(pl.Float64).to_numpy()
+    unknown = y.filter(~y.is_in(classes)).unique().head(5).to_list()
+    if unknown:
+        raise InputError(
+            f"target {y.name!r} has values {unknown} the model's classes {classes} do not contain"
+        )
+    return y.replace_strict(classes, list(range(len(classes))), return_dtype=pl.Int64).to_numpy()
+
+
+def model_scores(model: Any, frame: pl.DataFrame, task: str) -> np.ndarray:
+    """A fitted model's raw output on a frame of its features.
+
+    binary: probability of the second class; multiclass: (n, k) probabilities; regression:
+    predictions.
+    """
+    if task == "regression":
+        return np.asarray(model.predict(frame), dtype=np.float64)
+    proba = np.asarray(model.predict_proba(frame), dtype=np.float64)
+    return proba[:, 1] if task == "binary" else proba
