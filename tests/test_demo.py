@@ -90,3 +90,30 @@ def test_demo_watches_the_model_output_before_labels_arrive(demo_run):
     # July's delays push the predicted chance of a late arrival up.
     assert "score distribution, drifted: mean moved +" in score
     assert "confidence," in done.stdout
+
+
+def test_demo_bundles_the_model_with_its_baseline(demo_run):
+    done, _ = demo_run
+    assert "online path: onnx" in done.stdout
+    assert "baseline on March (validation)" in done.stdout
+    overall = next(line for line in done.stdout.splitlines() if line.startswith("│ overall"))
+    auc = float(overall.split("│")[2].split()[0])
+    assert 0.85 < auc < 0.97  # departure delay tells most of the story
+
+
+def test_demo_registry_rolls_back_and_verifies_checksums(demo_run):
+    done, out = demo_run
+    assert "rollback" in done.stdout
+    assert "loaded with every checksum verified: yes" in done.stdout
+    from tether.registry import Registry
+
+    registry = Registry(out / "registry")
+    assert len(registry.versions("late-arrival")) == 2
+    assert registry.load("late-arrival@champion").online_path == "onnx"
+
+
+def test_demo_proves_parity_and_reproduces_the_model(demo_run):
+    done, _ = demo_run
+    assert "same labels: yes" in done.stdout
+    assert "reproduced: max |score difference| 0 over" in done.stdout
+    assert "(log_odds)" in done.stdout

@@ -331,13 +331,14 @@ def _expected_cost(
     if cost is None:
         return None
     rows = len(y_true)
+    outcomes: dict[str, float]
     if task == "binary":
         counts = confusion_counts(y_true, scores, threshold=threshold)
         total = sum(cost.get(k, 0.0) * float(counts[k]) for k in ("tp", "fp", "tn", "fn"))
-        outcomes = {k: int(counts[k]) for k in ("tp", "fp", "tn", "fn")}
+        outcomes = {k: float(counts[k]) for k in ("tp", "fp", "tn", "fn")}
     elif task == "multiclass":
         errors = int((scores.argmax(axis=1) != y_true).sum())
-        total, outcomes = cost.get("error", 0.0) * errors, {"errors": errors}
+        total, outcomes = cost.get("error", 0.0) * errors, {"errors": float(errors)}
     else:
         residual = scores - y_true
         over, under = float(residual[residual > 0].sum()), float(-residual[residual < 0].sum())

@@ -200,7 +200,7 @@ def feature_parity(
     >>> model = model.fit(frame.select("x"), frame["y"])
     >>> bundle = Bundle.build(model, train=frame, valid=frame, target="y", n_resamples=20)
     >>> service = bundle.transform(frame).with_columns(pl.col("x") * 1.01)
-    >>> feature_parity(bundle, frame, service).problems()[0][:26]
+    >>> feature_parity(bundle, frame, service).problems()[0][:25]
     'x: 200 of 200 rows differ'
     """
     raw_frame, service = read(raw), read(features)

@@ -1,9 +1,13 @@
 """Reproducing a training run: seed the global random state, re-run, compare the results.
 
-A bundle records the training entry point (``"package.module:function"``) and the seed; its
-``verify`` resolves the entry point with :func:`resolve_entry_point`, calls it under
-:func:`seed_everything`, and compares what comes out with :func:`compare_predictions` and
-:func:`compare_metrics`.
+A bundle records the training entry point (``"package.module:function"``) and the seed;
+:func:`~tether.bundle.verification.verify` resolves the entry point with
+:func:`resolve_entry_point`, calls it as ``function(train, config)`` with the training frame and
+the recorded parameters under :func:`seed_everything` with the recorded seed, and compares what
+comes out with :func:`compare_predictions` and :func:`compare_metrics`. The data is checked
+first: its content hash must equal the recorded one, or the comparison would prove nothing. The
+differences between the recorded and the current environment are listed too; they explain most
+failures to reproduce.
 """
 
 from __future__ import annotations

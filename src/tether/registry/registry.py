@@ -39,14 +39,17 @@ import secrets
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import fsspec
 
 from tether.bundle import layout
-from tether.bundle.bundle import Bundle
 from tether.errors import FormatError, InputError, IntegrityError
 from tether.registry import storage
+
+if TYPE_CHECKING:
+    from tether.bundle.bundle import Bundle
+
 from tether.registry.refs import (
     DEFAULT_ALIAS,
     MIN_PREFIX,
@@ -190,6 +193,8 @@ class Registry:
         load (pickle) may be loaded.
         """
         manifest, files, version = self._read(ref)
+        from tether.bundle.bundle import Bundle  # the model libraries load only when needed
+
         return Bundle.from_stored(manifest, files, version, trusted=trusted)
 
     def aliases(self, name: str) -> dict[str, str]:

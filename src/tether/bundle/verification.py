@@ -1,13 +1,6 @@
 """``verify``: re-train a bundle's model from its recorded entry point and compare.
 
-A bundle that names its training entry point (``module:function``) can be reproduced: the
-function is called as ``function(train, config)`` with the training frame and the recorded
-parameters, after :func:`~tether.bundle.reproducibility.seed_everything` with the recorded seed,
-and must return the fitted model. The data is checked first: its content hash must equal the
-recorded one, or the comparison would prove nothing. Then the new model's scores on the
-validation data are compared with the bundle's, and its metrics with the bundle's, within a
-tolerance, and the differences between the recorded and the current environment are listed
-(they explain most failures to reproduce).
+How, and what it checks: :mod:`tether.bundle.reproducibility`.
 """
 
 from __future__ import annotations
