@@ -19,6 +19,7 @@ import polars as pl
 from benchmarks.bundle import bench_bundle
 from benchmarks.drift.run import bench_drift, bench_fpr, bench_power
 from benchmarks.measure import best_of, in_fresh_process, interleaved
+from benchmarks.online_path import bench_online_path
 from benchmarks.peers import run_peer
 from benchmarks.report import write_table
 from benchmarks.synthetic import write_standard_parquet
@@ -201,6 +202,7 @@ BENCHMARKS: dict[str, Callable[[], None]] = {
     "drift-fpr": bench_fpr,
     "drift-power": bench_power,
     "bundle": bench_bundle,
+    "online": bench_online_path,
 }
 
 

@@ -220,9 +220,16 @@ class Bundle:
         matches :meth:`predict` on the same row within the recorded tolerance.
         """
         score = self.score_record(record)
-        return self._outputs(score[None, ...] if score.ndim else score.reshape(1)).row(
-            0, named=True
-        )
+        # Built by hand, not through a one-row frame: polars costs ~0.4 ms per tiny frame,
+        # ten times the ONNX call itself.
+        if self.task == "regression":
+            return {"prediction": float(score)}
+        if self.task == "binary":
+            value = float(score)
+            return {"prediction": self.classes[int(value >= self.threshold)], "score": value}
+        out: dict[str, Any] = {"prediction": self.classes[int(np.argmax(score))]}
+        out |= {f"proba_{label}": float(p) for label, p in zip(self.classes, score, strict=True)}
+        return out
 
     def score_record(self, record: Mapping[str, Any]) -> np.ndarray:
         """Raw model output for one record on the online path: a 0-d array (binary score or

@@ -289,7 +289,8 @@ def check_parity(
     task
         ``binary``, ``multiclass`` or ``regression``.
     threshold
-        Binary decision threshold on the positive-class score (label is ``score > threshold``).
+        Binary decision threshold on the positive-class score (label is
+        ``score >= threshold``, as in the bundle and the metrics).
     tolerance
         Largest acceptable absolute score difference.
 
@@ -320,7 +321,7 @@ def check_parity(
         tolerance *= max(1.0, float(finite.max()) if finite.size else 1.0)
         flipped = explained = np.zeros(len(native), dtype=bool)
     elif task == "binary":
-        flipped = (native > threshold) != (fast > threshold)
+        flipped = (native >= threshold) != (fast >= threshold)
         explained = np.abs(native - threshold) <= tolerance
     else:
         flipped = native.argmax(axis=1) != fast.argmax(axis=1)
