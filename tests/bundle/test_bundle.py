@@ -302,7 +302,7 @@ def test_feature_parity_matches_rows_by_id(bundle, data) -> None:
 
 
 def test_diff_names_data_parameter_and_metric_changes(bundle, data) -> None:
-    train, valid = data
+    valid = data[1]
     other_train = flights(6_000, seed=3)
     other = Bundle.build(
         fitted(other_train, __import__("sklearn.linear_model").linear_model.LogisticRegression(

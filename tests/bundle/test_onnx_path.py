@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 import xgboost
+from credit_data import NUMERIC, pipeline
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import (
@@ -20,8 +21,6 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
-from test_serialization import NUMERIC, credit_frame, credit_labels, pipeline
-from threadpoolctl import threadpool_limits
 
 from tether.bundle.onnx import (
     MISSING_STRING,
@@ -38,24 +37,6 @@ FEATURES = ["income", "age", "city"]
 
 # float32 inputs and arithmetic keep ~7 significant digits: probabilities agree to ~1e-7
 TOLERANCE = 1e-5
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny models on a shared 2-core machine: OpenMP threads of several runtimes (scikit-learn,
-    # LightGBM, XGBoost) spinning against each other cost far more than they parallelize
-    with threadpool_limits(1):
-        yield
-
-
-@pytest.fixture(scope="module")
-def frame() -> pl.DataFrame:
-    return credit_frame()
-
-
-@pytest.fixture(scope="module")
-def labels(frame: pl.DataFrame) -> dict[str, np.ndarray]:
-    return credit_labels(frame)
 
 
 @pytest.fixture(scope="module")

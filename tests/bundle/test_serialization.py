@@ -12,14 +12,12 @@ import polars as pl
 import pytest
 import skops.io as sio
 import xgboost
+from credit_data import NUMERIC, pipeline
 from sklearn.base import BaseEstimator, TransformerMixin, is_classifier
-from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
-from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
-from threadpoolctl import threadpool_limits
+from sklearn.preprocessing import FunctionTransformer
 
 from tether.bundle.serialization import (
     LightGBMModel,
@@ -29,65 +27,6 @@ from tether.bundle.serialization import (
     save_model,
 )
 from tether.errors import FormatError, InputError, UntrustedArtifactError
-
-NUMERIC = ["income", "age"]
-
-
-def credit_frame() -> pl.DataFrame:
-    """300 applicants: a float with nulls, an integer, a string with nulls (shared with the ONNX
-    tests)."""
-    rng = np.random.default_rng(7)
-    rows = 300
-    income = rng.lognormal(10, 0.5, rows)
-    return pl.DataFrame(
-        {
-            "income": np.where(rng.random(rows) < 0.1, np.nan, income),
-            "age": rng.integers(18, 80, rows),
-            "city": rng.choice(["paris", "lyon", "nice"], rows).tolist(),
-        }
-    ).with_columns(
-        pl.col("income").fill_nan(None),
-        pl.when(pl.col("age") % 11 == 0).then(None).otherwise(pl.col("city")).alias("city"),
-    )
-
-
-def credit_labels(frame: pl.DataFrame) -> dict[str, np.ndarray]:
-    score = frame["age"].to_numpy() / 40 + (frame["city"] == "paris").fill_null(False).to_numpy()
-    return {
-        "binary": (score > 1.3).astype(int),
-        "multiclass": np.array(["low", "mid", "high"])[np.digitize(score, [1.0, 1.6])],
-        "regression": score * 100.0,
-    }
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny models on a shared 2-core machine: OpenMP threads of several runtimes (scikit-learn,
-    # LightGBM, XGBoost) spinning against each other cost far more than they parallelize
-    with threadpool_limits(1):
-        yield
-
-
-@pytest.fixture(scope="module")
-def frame() -> pl.DataFrame:
-    return credit_frame()
-
-
-@pytest.fixture(scope="module")
-def labels(frame: pl.DataFrame) -> dict[str, np.ndarray]:
-    return credit_labels(frame)
-
-
-def preprocessing() -> ColumnTransformer:
-    numeric = Pipeline([("impute", SimpleImputer()), ("scale", StandardScaler())])
-    return ColumnTransformer(
-        [("num", numeric, NUMERIC), ("cat", OneHotEncoder(handle_unknown="ignore"), ["city"])]
-    )
-
-
-def pipeline(model: object) -> Pipeline:
-    return Pipeline([("pre", preprocessing()), ("model", model)])
-
 
 MODELS = {
     "logistic": (lambda: pipeline(LogisticRegression()), "binary", "skops", None),
