@@ -31,10 +31,10 @@ def with_target(frame: pl.DataFrame, seed: int) -> pl.DataFrame:
     """A binary target driven by three numeric columns and one categorical."""
     rng = np.random.default_rng(seed)
     logit = (
-        0.02 * (frame["num_00"].fill_null(0).to_numpy() - 0)
+        0.02 * frame["num_00"].fill_null(0).to_numpy()
         + 0.5 * frame["num_01"].fill_null(1).to_numpy()
         - 1.5
-        + 0.8 * (frame["cat_3"] == "c1").to_numpy()
+        + 0.8 * (frame["cat_3"] == "c1").fill_null(False).to_numpy()
     )
     late = rng.random(frame.height) < 1 / (1 + np.exp(-logit))
     return frame.with_columns(pl.Series("late", late.astype(np.int64)))
