@@ -44,7 +44,7 @@ def model(estimator: object, numeric: list[str], categorical: list[str]) -> Pipe
     pre = ColumnTransformer(
         [
             ("num", Pipeline([("impute", SimpleImputer()), ("scale", StandardScaler())]), numeric),
-            ("cat", OneHotEncoder(handle_unknown="ignore"), categorical),
+            ("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), categorical),
         ]
     )
     return Pipeline([("pre", pre), ("model", estimator)])

@@ -37,11 +37,16 @@ def flights(rows: int, seed: int, *, shift: float = 0.0) -> pl.DataFrame:
     ).with_columns(pl.col("distance").fill_nan(None))
 
 
-def pipeline(estimator: object | None = None) -> Pipeline:
-    """Imputer + scaler on numbers, one-hot on strings, then ``estimator`` (default LR)."""
+def pipeline(estimator: object | None = None, *, scale: bool = True) -> Pipeline:
+    """Imputer (+ scaler) on numbers, one-hot on strings, then ``estimator`` (default LR).
+
+    Trees need no scaling, and should not get it when served through ONNX: float32 scaling can
+    move a value that sits exactly on a split point of an integer feature across it.
+    """
+    numeric = [("impute", SimpleImputer())] + ([("scale", StandardScaler())] if scale else [])
     pre = ColumnTransformer(
         [
-            ("num", Pipeline([("impute", SimpleImputer()), ("scale", StandardScaler())]), NUMERIC),
+            ("num", Pipeline(numeric), NUMERIC),
             ("cat", OneHotEncoder(handle_unknown="ignore"), CATEGORICAL),
         ]
     )
@@ -49,6 +54,7 @@ def pipeline(estimator: object | None = None) -> Pipeline:
     return Pipeline([("pre", pre), ("model", model)])
 
 
-def fitted(train: pl.DataFrame, estimator: object | None = None) -> Pipeline:
+def fitted(train: pl.DataFrame, estimator: object | None = None, *, scale: bool = True) -> Pipeline:
     """A pipeline fitted on ``train``'s features and late flag."""
-    return pipeline(estimator).fit(train.select(FEATURES), train["late"].to_numpy())
+    model = pipeline(estimator, scale=scale)
+    return model.fit(train.select(FEATURES), train["late"].to_numpy())

@@ -354,3 +354,30 @@ def test_verify_re_trains_from_the_entry_point(tmp_path, monkeypatch, data) -> N
     assert result.predictions["max_abs_diff"] == 0.0
     with pytest.raises(InputError, match="not the data the model was built from"):
         verify(bundle, train=train.head(100), valid=valid)
+
+
+@pytest.mark.parametrize("library", ["lightgbm", "xgboost"])
+def test_boosted_tree_bundles_store_native_boosters_and_serve_onnx(data, tmp_path, library):
+    train, valid = data
+    if library == "lightgbm":
+        from lightgbm import LGBMClassifier
+
+        estimator = LGBMClassifier(n_estimators=40, num_leaves=15, random_state=0, verbose=-1)
+    else:
+        from xgboost import XGBClassifier
+
+        estimator = XGBClassifier(n_estimators=40, max_depth=4, random_state=0)
+    bundle = Bundle.build(
+        fitted(train, estimator, scale=False), train=train, valid=valid, target="late",
+        n_resamples=20,
+    )  # fmt: skip
+    assert bundle.metadata["model"]["kind"] == library
+    assert bundle.online_path == "onnx", bundle.metadata["onnx"]
+    bundle.save(tmp_path / "b")
+    loaded = Bundle.load(tmp_path / "b", version=bundle.version)
+    np.testing.assert_array_equal(loaded.scores(valid), bundle.scores(valid))
+    assert record_parity(loaded, valid, rows=500).ok
+    explanation = loaded.explain(valid.head(50))
+    assert explanation.method == library
+    total = explanation.base_value + explanation.contributions.to_numpy().sum(axis=1)
+    np.testing.assert_allclose(total, explanation.output, atol=1e-4)
