@@ -78,13 +78,13 @@ def run(
     console.print(
         f"champion {first[:12]} ({champion.metadata['model']['summary']}), online path "
         f"{champion.online_path}; challenger {second[:12]}, online path "
-        f"{challenger.online_path}: {challenger.metadata['onnx']['reason']}"
+        f"{challenger.online_path} ({challenger.metadata['onnx']['reason'][:70]}…)",
+        highlight=False,
     )
     changes = diff_bundles(champion, challenger)
+    shown = ("parameters", "metric roc_auc overall", "metric recall overall", "metric ece overall")
     for line in changes.summary():
-        if line.startswith(("parameters", "model: summary", "metric")) and (
-            "overall" in line or not line.startswith("metric")
-        ):
+        if line.startswith(shown):
             console.print(f"  {line}", highlight=False)
     registry.set_alias("late-arrival", "champion", second, reason="higher AUC on March")
     back = registry.rollback(
