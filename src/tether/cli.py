@@ -445,9 +445,8 @@ def registry_alias(
     """Point ALIAS of model NAME at VERSION (recorded in the audit log)."""
     from tether.registry import Registry
 
-    reg = Registry(registry)
-    reg.set_alias(name, alias, version, reason=reason)
-    out.print(f"{name}@{alias} -> {reg.aliases(name)[alias][:12]}")
+    target = Registry(registry).set_alias(name, alias, version, reason=reason)
+    out.print(f"{name}@{alias} -> {target[:12]}")
 
 
 @registry_app.command("rollback")
@@ -512,13 +511,11 @@ def _open_bundle(ref: str, registry: str | None, trusted: bool) -> Bundle:
 def _parse_cost(items: list[str]) -> dict[str, float] | None:
     cost = {}
     for item in items:
-        key, sep, value = item.partition("=")
+        key, _, value = item.partition("=")
         try:
             cost[key.strip()] = float(value)
         except ValueError:
-            sep = ""
-        if not sep:
-            raise TetherError(f"--cost {item!r}: expected OUTCOME=NUMBER, e.g. fn=5")
+            raise TetherError(f"--cost {item!r}: expected OUTCOME=NUMBER, e.g. fn=5") from None
     return cost or None
 
 

@@ -13,7 +13,7 @@ import pytest
 from bundle_data import FEATURES, fitted, flights
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.linear_model import LinearRegression
+from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from tether.bundle import Bundle, diff_bundles, feature_parity, record_parity, verify
 from tether.errors import InputError, IntegrityError, UntrustedArtifactError
@@ -381,3 +381,67 @@ def test_boosted_tree_bundles_store_native_boosters_and_serve_onnx(data, tmp_pat
     assert explanation.method == library
     total = explanation.base_value + explanation.contributions.to_numpy().sum(axis=1)
     np.testing.assert_allclose(total, explanation.output, atol=1e-4)
+
+
+def test_online_path_answers_what_onnx_cannot_like_the_batch_path(data) -> None:
+    # No imputer: the native model refuses a missing value, ONNX would return NaN.
+    train, valid = data
+    frame_t = train.drop_nulls("distance")
+    features = ["distance", "dep_hour"]
+    model = LogisticRegression().fit(frame_t.select(features), frame_t["late"])
+    bundle = Bundle.build(
+        model, train=frame_t, valid=valid.drop_nulls("distance"), target="late",
+        features=features, n_resamples=20,
+    )  # fmt: skip
+    assert bundle.online_path == "onnx"
+    assert bundle.metadata["onnx"]["edge_parity"]["native_refused"] > 0
+    with pytest.raises(InputError, match=r"the model refused the record: .*NaN"):
+        bundle.predict_record({"distance": None, "dep_hour": 9.0})
+    with pytest.raises(InputError, match="is text"):
+        bundle.predict_record({"distance": "1.5", "dep_hour": 9.0})
+
+
+def test_a_classifier_without_probabilities_is_refused(data) -> None:
+    from sklearn.linear_model import RidgeClassifier
+
+    train, valid = data
+    with pytest.raises(InputError, match="without predict_proba"):
+        Bundle.build(fitted(train, RidgeClassifier()), train=train, valid=valid, target="late")
+
+
+def test_undefined_metrics_are_stored_as_null_json(data, tmp_path) -> None:
+    train, valid = data
+    one_class = valid.filter(pl.col("late") == 0)
+    bundle = Bundle.build(fitted(train), train=train, valid=one_class, target="late",
+                          n_resamples=20)  # fmt: skip
+    bundle.save(tmp_path / "b")
+    raw = (tmp_path / "b" / "baseline.json").read_text()
+    assert "NaN" not in raw
+    json.loads(raw)  # strict JSON
+    auc = bundle.metrics.filter((pl.col("segment") == "all") & (pl.col("metric") == "roc_auc"))
+    assert auc["estimate"][0] is None
+
+
+def test_baseline_tables_keep_their_columns_and_types(bundle, tmp_path) -> None:
+    bundle.save(tmp_path / "b")
+    loaded = Bundle.load(tmp_path / "b")
+    assert loaded.metrics.columns[:3] == ["segment", "value", "metric"]
+    assert loaded.metrics.schema == bundle.metrics.schema
+    assert loaded.importance.columns[0] == "feature"
+
+
+def test_feature_parity_refuses_repeated_ids(bundle, data) -> None:
+    valid = data[1].head(100)
+    service = bundle.transform(valid).with_columns(valid["flight_id"])
+    doubled = pl.concat([service, service.head(3)])
+    with pytest.raises(InputError, match="repeats ids in the features data"):
+        feature_parity(bundle, valid, doubled, id_column="flight_id")
+
+
+def test_parity_worst_rows_are_rows_of_the_whole_frame() -> None:
+    from tether.bundle.parity import parity_of_scored
+
+    scored = np.array([False, True, False, True])  # rows 0 and 2 refused by a scorer
+    native, fast = np.array([0.2, 0.7]), np.array([0.2, 0.7001])
+    result = parity_of_scored(native, fast, scored, task="binary", threshold=0.5)
+    assert result.worst_rows == [3]

@@ -396,7 +396,7 @@ def test_bad_arguments_raise_input_error(data):
     train, y = data
     model = _pipeline(LogisticRegression()).fit(train, y)
     rows = train.head(3)
-    with pytest.raises(InputError, match="task='ranking'"):
+    with pytest.raises(InputError, match="task 'ranking' is not supported"):
         explain(model, rows, features=FEATURES, task="ranking", background=train)
     with pytest.raises(InputError, match="fitted on"):
         explain(model, rows, features=["b", "a", "c", "d"], task="binary", background=train)

@@ -149,7 +149,7 @@ def test_unsupported_column_type_does_not_convert_and_names_the_feature(frame, l
 
 def test_bad_task_or_missing_feature_is_an_input_error(logistic, frame):
     model, _ = logistic
-    with pytest.raises(InputError, match="task must be one of"):
+    with pytest.raises(InputError, match="is not supported; choose from"):
         convert_to_onnx(model, frame, features=FEATURES, task="ranking")
     with pytest.raises(InputError, match=r"lacks feature columns \['zip'\]"):
         convert_to_onnx(model, frame, features=[*FEATURES, "zip"], task="binary")
@@ -210,12 +210,21 @@ def test_xgboost_after_float32_scaling_disagrees_at_split_ties():
     assert 0 < len(result.worst_rows) < 30
 
 
-def test_score_record_refuses_bad_records(logistic):
+def test_score_record_refuses_text_for_numbers(logistic):
     _, scorer = logistic
-    with pytest.raises(InputError, match="lacks feature 'city'"):
-        scorer.score_record({"income": 1.0, "age": 30})
-    with pytest.raises(InputError, match="not a number"):
+    with pytest.raises(InputError, match="'income': 'rich' is text"):
         scorer.score_record({"income": "rich", "age": 30, "city": "nice"})
+    with pytest.raises(InputError, match=r"'income': '1\.5' is text"):
+        scorer.score_record({"income": "1.5", "age": 30, "city": "nice"})
+    with pytest.raises(InputError, match="'age': \\[30\\] is not a number"):
+        scorer.score_record({"income": 1.0, "age": [30], "city": "nice"})
+
+
+def test_a_feature_the_record_lacks_is_missing_as_in_a_frame(logistic, frame):
+    _, scorer = logistic
+    row = frame.head(1).with_columns(pl.lit(None, dtype=pl.String).alias("city"))
+    record = {"income": row["income"][0], "age": row["age"][0]}
+    np.testing.assert_array_equal(scorer.score_record(record), scorer.score(row))
 
 
 def test_record_values_are_coerced_like_the_frame(logistic):

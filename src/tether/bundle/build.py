@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import getpass
 import io
 import json
+import math
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -24,10 +24,17 @@ import polars as pl
 
 from tether import __version__
 from tether.bundle import layout
-from tether.bundle.bundle import MODEL_DIR, ONNX_FILE, Bundle, encode_target, model_scores
+from tether.bundle.bundle import (
+    MODEL_DIR,
+    ONNX_FILE,
+    Bundle,
+    encode_target,
+    model_scores,
+    table_to_json,
+)
 from tether.bundle.lineage import TrainingRun, data_lineage, environment, git_lineage
 from tether.bundle.onnx import OnnxScorer, check_parity, convert_to_onnx, edge_rows
-from tether.bundle.parity import scores_where_possible
+from tether.bundle.parity import parity_of_scored, scored_rows, scores_where_possible
 from tether.bundle.serialization import save_model
 from tether.contract import Contract
 from tether.contract import dtypes as contract_dtypes
@@ -39,6 +46,7 @@ from tether.performance import (
     permutation_importance,
     reliability_curve,
 )
+from tether.performance.metrics import predicted
 from tether.profile import Profile
 
 COST_KEYS = {
@@ -143,6 +151,9 @@ def build_bundle(
         for name, frame in (("train", train_frame), ("valid", valid_frame)):
             _require(frame, feature_list, f"{name} lacks model features")
         _require(valid_frame, [*segments, *sensitive], "valid lacks segment columns")
+        if time_column is not None:
+            for name, frame in (("train", train_frame), ("valid", valid_frame)):
+                _require(frame, [time_column], f"{name} lacks the time column")
         _check_options(threshold, n_resamples, latency_budget_ms)
     task, classes = _task(model)
     if cost is not None:
@@ -191,11 +202,11 @@ def build_bundle(
         saved = save_model(model, trusted=trusted)
     with _timed(seconds, "onnx"):
         onnx_meta, onnx_bytes = _onnx(
-            model, train_frame, valid_frame, feature_list, task, len(classes), threshold,
-            parity_rows, onnx,
+            model, train_frame, valid_frame.select(feature_list), scores, task, len(classes),
+            threshold, parity_rows, onnx,
         )  # fmt: skip
     with _timed(seconds, "lineage"):
-        lineage = {
+        lineage: dict[str, Any] = {
             "git": git_lineage(repo),
             "train": data_lineage(train_frame, time_column=time_column),
             "valid": data_lineage(valid_frame, time_column=time_column),
@@ -209,7 +220,7 @@ def build_bundle(
     background = train_frame.select(feature_list).sample(
         n=min(background_rows, train_frame.height), seed=seed or 0
     )
-    created_by = _user()
+    created_by = lineage["environment"]["user"] or "unknown"
     metadata = {
         "task": task,
         "target": target,
@@ -242,9 +253,9 @@ def build_bundle(
         "predictions.json": prediction_profile.to_json().encode(),
         "baseline.json": _json(
             {
-                "metrics": metrics.to_dicts(),
-                "calibration": calibration.to_dicts(),
-                "importance": importance.to_dicts(),
+                "metrics": table_to_json(metrics),
+                "calibration": table_to_json(calibration),
+                "importance": table_to_json(importance),
                 "cost": expected_cost,
             }
         ),
@@ -254,7 +265,7 @@ def build_bundle(
     manifest = layout.encode_manifest(files, metadata)
     version = layout.version_of(manifest)
     bundle = Bundle.from_stored(json.loads(manifest), files, version, trusted=trusted)
-    _check_round_trip(model, bundle, valid_frame.select(feature_list), task)
+    _check_round_trip(scores, bundle, valid_frame)
     return bundle
 
 
@@ -294,7 +305,12 @@ def _task(model: Any) -> tuple[str, list[Any]]:
     if not hasattr(model, "predict") and not hasattr(model, "predict_proba"):
         raise InputError(f"{type(model).__name__} has neither predict nor predict_proba")
     classes = getattr(model, "classes_", None)
-    if hasattr(model, "predict_proba") and classes is not None:
+    if classes is not None and not hasattr(model, "predict_proba"):
+        raise InputError(
+            f"{type(model).__name__} is a classifier without predict_proba: tether needs scores "
+            "to measure and monitor it; wrap it in sklearn's CalibratedClassifierCV"
+        )
+    if classes is not None:
         labels = [c.item() if hasattr(c, "item") else c for c in np.asarray(classes)]
         if len(labels) < 2:
             raise InputError(f"the model knows {len(labels)} class; a classifier needs two")
@@ -337,7 +353,7 @@ def _expected_cost(
         total = sum(cost.get(k, 0.0) * float(counts[k]) for k in ("tp", "fp", "tn", "fn"))
         outcomes = {k: float(counts[k]) for k in ("tp", "fp", "tn", "fn")}
     elif task == "multiclass":
-        errors = int((scores.argmax(axis=1) != y_true).sum())
+        errors = int((predicted(scores, threshold) != y_true).sum())
         total, outcomes = cost.get("error", 0.0) * errors, {"errors": float(errors)}
     else:
         residual = scores - y_true
@@ -351,7 +367,7 @@ def _onnx(
     model: Any,
     train: pl.DataFrame,
     valid: pl.DataFrame,
-    features: list[str],
+    valid_scores: np.ndarray,
     task: str,
     n_classes: int,
     threshold: float,
@@ -368,44 +384,48 @@ def _onnx(
     }
     if not enabled:
         return meta, None
+    features = valid.columns
     conversion = convert_to_onnx(
         model, train.select(features).head(1000), features=features, task=task
     )
-    reason = conversion.reason
-    if reason is not None and len(reason) > 200:  # converters put whole graphs in messages
-        reason = reason[:199] + "…"
-    meta |= {"converted": conversion.model is not None, "reason": reason}
+    meta |= {"converted": conversion.model is not None, "reason": conversion.reason}
     if conversion.model is None:
         return meta, None
     meta["inputs"] = conversion.inputs
     scorer = OnnxScorer(conversion.model, conversion.inputs, task=task)
-    rows = valid.select(features)
-    if rows.height > parity_rows:
-        rows = rows.sample(n=parity_rows, seed=0)
-    checks = {"parity": rows, "edge_parity": edge_rows(rows, features, seed=0)}
-    for key, frame in checks.items():
-        shape = (frame.height, n_classes) if task == "multiclass" else (frame.height,)
-        native, refused = scores_where_possible(
-            lambda part: model_scores(model, part, task), frame, np.full(shape, np.nan)
-        )
-        scored = np.ones(frame.height, dtype=bool)
-        scored[list(refused)] = False
-        fast = scorer.score(frame.filter(pl.Series(scored)))
-        fast = fast[:, 1] if task == "binary" else fast
-        result = check_parity(native[scored], fast, task=task, threshold=threshold)
-        # Rows the native model refuses (e.g. NaN into an estimator without an imputer) say
-        # nothing about ONNX; serving rejects them with the contract before either model runs.
-        meta[key] = result.to_dict() | {"native_refused": len(refused)}
-    if all(meta[key] and meta[key]["ok"] for key in checks):
+    rows = np.arange(valid.height)
+    if valid.height > parity_rows:
+        rows = np.sort(np.random.default_rng(0).choice(valid.height, parity_rows, replace=False))
+    sample = valid[rows]
+    fast = scorer.score(sample)
+    meta["parity"] = check_parity(
+        valid_scores[rows], fast[:, 1] if task == "binary" else fast, task=task,
+        threshold=threshold,
+    ).to_dict()  # fmt: skip
+    edges = edge_rows(sample, features, seed=0)
+    shape = (edges.height, n_classes) if task == "multiclass" else (edges.height,)
+    native, refused = scores_where_possible(
+        lambda part: model_scores(model, part, task), edges, np.full(shape, np.nan)
+    )
+    scored = scored_rows(edges.height, refused)
+    fast = scorer.score(edges.filter(pl.Series(scored)))
+    result = parity_of_scored(
+        native[scored], fast[:, 1] if task == "binary" else fast, scored, task=task,
+        threshold=threshold,
+    )  # fmt: skip
+    # Rows the native model refuses (e.g. NaN into an estimator without an imputer) say nothing
+    # about ONNX; the online path answers them natively too (Bundle.score_record).
+    meta["edge_parity"] = result.to_dict() | {"native_refused": len(refused)}
+    if meta["parity"]["ok"] and meta["edge_parity"]["ok"]:
         meta["online_path"] = "onnx"
     else:
         meta["reason"] = "ONNX output differs from the native model; online path stays native"
     return meta, conversion.model
 
 
-def _check_round_trip(model: Any, bundle: Bundle, frame: pl.DataFrame, task: str) -> None:
-    rows = frame.head(200)
-    if not np.array_equal(model_scores(model, rows, task), bundle.scores(rows), equal_nan=True):
+def _check_round_trip(scores: np.ndarray, bundle: Bundle, valid: pl.DataFrame) -> None:
+    rows = min(200, valid.height)
+    if not np.array_equal(scores[:rows], bundle.scores(valid.head(rows)), equal_nan=True):
         raise TetherError(
             "the stored model predicts differently from the fitted one; it does not round-trip "
             "through its serialization (report this with the model's type)"
@@ -441,7 +461,32 @@ def _summary(model: Any) -> str:
 
 
 def _json(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, indent=1, default=str, allow_nan=True).encode()
+    # Strict JSON (no NaN literal, which other languages' readers reject): non-finite numbers
+    # are written as null, as the profiles do.
+    return json.dumps(
+        _finite(value), sort_keys=True, indent=1, allow_nan=False, default=_not_json
+    ).encode()
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
+
+
+def _not_json(value: object) -> Any:
+    if isinstance(value, np.generic):
+        return _finite(value.item())
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    raise InputError(
+        f"{type(value).__name__} value {value!r:.60} cannot be stored as JSON; pass params as "
+        "numbers, strings, lists and dicts"
+    )
 
 
 def _parquet(frame: pl.DataFrame) -> bytes:
@@ -452,13 +497,6 @@ def _parquet(frame: pl.DataFrame) -> bytes:
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry in some containers
-        return "unknown"
 
 
 @contextlib.contextmanager

@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import fsspec
@@ -24,8 +24,9 @@ from tether.bundle.onnx import OnnxScorer
 from tether.bundle.serialization import load_model
 from tether.contract import Contract
 from tether.contract import dtypes as contract_dtypes
-from tether.errors import InputError, TetherError
+from tether.errors import InputError, TetherError, first_line
 from tether.frame import Data, read
+from tether.performance.metrics import predicted
 from tether.profile import Profile
 
 MODEL_DIR = "model/"
@@ -40,6 +41,15 @@ class Bundle:
     :class:`~tether.registry.Registry`, read it with :meth:`load`. ``version`` is the SHA-256 of
     the manifest, which lists the checksum of every file: two bundles with the same version hold
     the same bytes.
+
+    Attributes: ``version``, ``metadata`` (the manifest's), ``task`` (``binary``, ``multiclass``
+    or ``regression``), ``target``, ``features`` (the raw input columns, in order), ``classes``
+    (the model's order; empty for regression), ``threshold`` (on the positive class score),
+    ``online_path`` (``onnx`` when the ONNX form matched the native model at build time, else
+    ``native``), ``model``, ``contract``, ``reference`` and ``prediction_profile`` (profiles of
+    the training data and of the validation scores), ``metrics``, ``calibration``,
+    ``importance`` (frames), ``cost``, ``lineage``, ``background`` (training rows for
+    explanations).
 
     Example
     -------
@@ -68,6 +78,13 @@ class Bundle:
             raise InputError("bundle files do not match the version they were stored under")
         self.version = version
         self.metadata: dict[str, Any] = dict(manifest["metadata"])
+        # read on every prediction: plain attributes, not lookups into the metadata
+        self.task: str = self.metadata["task"]
+        self.target: str = self.metadata["target"]
+        self.features: list[str] = list(self.metadata["features"])
+        self.classes: list[Any] = list(self.metadata["classes"])
+        self.threshold = float(self.metadata["threshold"])
+        self.online_path: str = self.metadata["onnx"]["online_path"]
         model_files = {
             path.removeprefix(MODEL_DIR): content
             for path, content in self._files.items()
@@ -82,9 +99,9 @@ class Bundle:
         self.prediction_profile = Profile.from_json(self._files["predictions.json"].decode())
         self.lineage: dict[str, Any] = json.loads(self._files["lineage.json"])
         baseline = json.loads(self._files["baseline.json"])
-        self.metrics = _table(baseline["metrics"])
-        self.calibration = _table(baseline["calibration"])
-        self.importance = _table(baseline["importance"])
+        self.metrics = table_from_json(baseline["metrics"])
+        self.calibration = table_from_json(baseline["calibration"])
+        self.importance = table_from_json(baseline["importance"])
         self.cost: dict[str, Any] | None = baseline["cost"]
         self.background = pl.read_parquet(io.BytesIO(self._files["background.parquet"]))
         self._schema = {
@@ -159,36 +176,6 @@ class Bundle:
 
     # -- what the bundle says about its model ------------------------------------------------
 
-    @property
-    def task(self) -> str:
-        """``binary``, ``multiclass`` or ``regression``."""
-        return str(self.metadata["task"])
-
-    @property
-    def target(self) -> str:
-        """The target column's name."""
-        return str(self.metadata["target"])
-
-    @property
-    def features(self) -> list[str]:
-        """The raw input columns the model reads, in order."""
-        return list(self.metadata["features"])
-
-    @property
-    def classes(self) -> list[Any]:
-        """Class labels in the model's order (empty for regression)."""
-        return list(self.metadata["classes"])
-
-    @property
-    def threshold(self) -> float:
-        """Decision threshold on the positive class score (binary)."""
-        return float(self.metadata["threshold"])
-
-    @property
-    def online_path(self) -> str:
-        """``onnx`` when the ONNX form matched the native model at build time, else ``native``."""
-        return str(self.metadata["onnx"]["online_path"])
-
     def __repr__(self) -> str:
         model = self.metadata["model"]["summary"]
         return (
@@ -201,7 +188,7 @@ class Bundle:
     def scores(self, data: Data) -> np.ndarray:
         """Raw model output for a frame on the batch path (the native model); see
         :func:`model_scores`."""
-        return model_scores(self.model, self._features_frame(read(data)), self.task)
+        return model_scores(self.model, read(data, columns=self.features), self.task)
 
     def predict(self, data: Data) -> pl.DataFrame:
         """Predictions for a frame: ``prediction`` plus ``score`` (binary) or ``proba_<class>``
@@ -235,14 +222,22 @@ class Bundle:
         """Raw model output for one record on the online path: a 0-d array (binary score or
         regression prediction) or the (k,) class probabilities."""
         if self._onnx is None:
-            return np.asarray(self.scores(self.record_frame(record))[0])
-        raw = np.asarray(
-            self._onnx.score_record({name: record.get(name) for name in self.features}),
-            dtype=np.float64,
-        ).reshape(-1)
+            return self._native_record(record)
+        raw = np.asarray(self._onnx.score_record(record), dtype=np.float64).reshape(-1)
+        if not np.isfinite(raw).all():
+            # ONNX turns what the native model refuses (a missing value without an imputer)
+            # into NaN; the native model gives the same answer or error as the batch path.
+            return self._native_record(record)
         if self.task == "binary":
             return raw[1]
         return raw if self.task == "multiclass" else raw[0]
+
+    def _native_record(self, record: Mapping[str, Any]) -> np.ndarray:
+        frame = self.record_frame(record)
+        try:
+            return np.asarray(self.scores(frame)[0])
+        except ValueError as exc:  # what scikit-learn raises for values it cannot take
+            raise InputError(f"the model refused the record: {first_line(exc)}") from None
 
     def record_frame(self, record: Mapping[str, Any]) -> pl.DataFrame:
         """One record as a one-row frame with the training schema (missing keys are null)."""
@@ -259,7 +254,7 @@ class Bundle:
         if not steps or len(steps) < 2:
             raise InputError("the model has no preprocessing steps separate from its estimator")
         preprocess = self.model[:-1]
-        values = preprocess.transform(self._features_frame(read(data)))
+        values = preprocess.transform(read(data, columns=self.features))
         if hasattr(values, "toarray"):
             values = values.toarray()
         if isinstance(values, pl.DataFrame):
@@ -273,37 +268,35 @@ class Bundle:
 
         return explain(
             self.model,
-            self._features_frame(read(data)),
+            read(data, columns=self.features),
             features=self.features,
             task=self.task,
             background=self.background,
             seed=seed,
         )
 
-    def _features_frame(self, frame: pl.DataFrame) -> pl.DataFrame:
-        missing = [name for name in self.features if name not in frame.columns]
-        if missing:
-            raise InputError(f"the model needs columns {missing}; the data has {frame.columns}")
-        return frame.select(self.features)
-
     def _outputs(self, scores: np.ndarray) -> pl.DataFrame:
         if self.task == "regression":
             return pl.DataFrame({"prediction": scores})
-        classes = self.classes
+        labels = pl.Series("prediction", self.classes).gather(predicted(scores, self.threshold))
         if self.task == "binary":
-            labels = (scores >= self.threshold).astype(np.int64)
-            return pl.DataFrame([pl.Series("prediction", classes).gather(labels)]).with_columns(
-                score=pl.Series(scores)
-            )
-        labels = scores.argmax(axis=1)
-        columns: dict[str, Any] = {"prediction": pl.Series("prediction", classes).gather(labels)}
-        for index, label in enumerate(classes):
-            columns[f"proba_{label}"] = scores[:, index]
-        return pl.DataFrame(columns)
+            return pl.DataFrame([labels, pl.Series("score", scores)])
+        columns = {f"proba_{label}": scores[:, i] for i, label in enumerate(self.classes)}
+        return pl.DataFrame([labels]).with_columns(**columns)
 
 
-def _table(records: Sequence[Mapping[str, Any]] | None) -> pl.DataFrame:
-    return pl.DataFrame(list(records)) if records else pl.DataFrame()
+def table_to_json(frame: pl.DataFrame) -> dict[str, Any]:
+    """A small result table as JSON: column types (contract dtype names) and rows, so it reads
+    back with its column order and types even where a column starts with nulls."""
+    # a list of pairs, not a dict: the JSON writer sorts keys, and the rows follow this order
+    columns = [[name, contract_dtypes.canonical(dtype)] for name, dtype in frame.schema.items()]
+    return {"columns": columns, "rows": frame.rows()}
+
+
+def table_from_json(table: Mapping[str, Any]) -> pl.DataFrame:
+    """The frame :func:`table_to_json` wrote."""
+    schema = {name: contract_dtypes.to_polars(dtype) for name, dtype in table["columns"]}
+    return pl.DataFrame(table["rows"], schema=schema, orient="row")
 
 
 def encode_target(y: pl.Series, task: str, classes: list[Any]) -> np.ndarray:

@@ -68,6 +68,10 @@ class BundleDiff:
         return lines
 
 
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
 def diff_bundles(a: Bundle, b: Bundle) -> BundleDiff:
     """Compare bundle ``a`` (before) with ``b`` (after).
 
@@ -89,12 +93,12 @@ def diff_bundles(a: Bundle, b: Bundle) -> BundleDiff:
         for part in ("train", "valid")
         for change in _changes(la[part], lb[part], _DATA_FIELDS, prefix=f"{part}.")
     ]
-    features = []
-    if a.features != b.features:
-        features = [
-            {"field": "added", "a": None, "b": [f for f in b.features if f not in a.features]},
-            {"field": "removed", "a": [f for f in a.features if f not in b.features], "b": None},
-        ]
+    added = [f for f in b.features if f not in a.features]
+    removed = [f for f in a.features if f not in b.features]
+    features = [{"field": "added", "a": None, "b": added}] if added else []
+    features += [{"field": "removed", "a": removed, "b": None}] if removed else []
+    if not features and a.features != b.features:
+        features = [{"field": "order", "a": a.features, "b": b.features}]
     model_fields = {
         "summary": (a.metadata["model"]["summary"], b.metadata["model"]["summary"]),
         "kind": (a.metadata["model"]["kind"], b.metadata["model"]["kind"]),

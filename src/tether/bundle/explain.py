@@ -38,12 +38,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.tree import BaseDecisionTree
 
 from tether.errors import InputError, first_line
+from tether.performance.metrics import check_task
 
 Units = Literal["log_odds", "probability", "value"]
 Method = Literal["linear", "tree_shap", "lightgbm", "xgboost", "sampling_shapley"]
-
-TASKS = ("binary", "multiclass", "regression")
-"""Tasks :func:`explain` accepts."""
 
 EXPLAINED_CLASS = 1
 """Index in ``classes_`` (and in ``predict_proba`` columns) of the class a classifier is explained
@@ -271,8 +269,7 @@ def _checked(
     max_background: int,
     permutations: int,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    if task not in TASKS:
-        raise InputError(f"task={task!r} must be one of {list(TASKS)}")
+    check_task(task)
     if not features:
         raise InputError("features=[] must name at least one column")
     if len(set(features)) != len(features):

@@ -8,7 +8,8 @@ A stored bundle is a folder (on a local disk or any fsspec file system)::
     contract.yaml          the data contract
     reference.json         profile of the training data
     predictions.json       profile of the model's scores on the validation data
-    baseline/*.parquet     baseline metrics, calibration curve, feature importance
+    baseline.json          baseline metrics, calibration curve, importance, expected cost
+    background.parquet     a sample of training rows, the baseline of explanations
     lineage.json           code, data, environment and training run that produced the model
 
 ``manifest.json`` holds ``{"format": "tether-bundle", "format_version": 1, "metadata": {...},
@@ -102,6 +103,12 @@ def read(
     files: dict[str, bytes] = {}
     for path, entry in listed.items():
         _check_path(path)
+        if not (
+            isinstance(entry, dict)
+            and isinstance(entry.get("bytes"), int)
+            and isinstance(entry.get("sha256"), str)
+        ):
+            raise IntegrityError(f"{root}/{MANIFEST}: the entry of {path} lacks bytes or sha256")
         try:
             content = fs.cat_file(posixpath.join(root, path))
         except FileNotFoundError:
@@ -141,15 +148,12 @@ def _parse_manifest(raw: bytes, root: str) -> dict[str, Any]:
 
 def _stored_paths(fs: fsspec.AbstractFileSystem, root: str) -> list[str]:
     base = fs._strip_protocol(root).rstrip("/")
-    return [
-        posixpath.relpath(fs._strip_protocol(path), base)
-        for path in fs.find(root)
-        if not fs.isdir(path)
-    ]
+    return [posixpath.relpath(fs._strip_protocol(path), base) for path in fs.find(root)]
 
 
 def _check_path(path: str) -> None:
     # Paths come from a manifest that may be hostile: keep every file inside the bundle folder.
     normal = posixpath.normpath(path)
-    if path.startswith("/") or normal.startswith("..") or normal != path or "\\" in path:
+    plain = path not in ("", ".") and normal == path and "\\" not in path
+    if not plain or path.startswith("/") or normal.startswith(".."):
         raise IntegrityError(f"bundle file path {path!r} is not a plain relative path")

@@ -169,7 +169,7 @@ def environment() -> dict[str, Any]:
         "cpu": _cpu_model(),
         "cpu_count": os.cpu_count(),
         "hostname": socket.gethostname(),
-        "user": _user(),
+        "user": current_user(),
     }
 
 
@@ -404,7 +404,9 @@ def _cpu_model() -> str | None:
     return platform.processor() or None
 
 
-def _user() -> str | None:
+def current_user() -> str | None:
+    """The login name of the user running this process, or None where there is none (some
+    containers run as a uid without a passwd entry)."""
     try:
         return getpass.getuser()
     except (OSError, KeyError, ImportError):

@@ -16,6 +16,7 @@ import copy
 import dataclasses
 import functools
 import math
+import numbers
 import os
 import traceback
 from collections.abc import Mapping
@@ -28,8 +29,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 
 from tether.errors import FormatError, InputError, first_line
-
-TASKS = ("binary", "multiclass", "regression")
+from tether.performance.metrics import check_task
 
 OPSETS = {"": 18, "ai.onnx.ml": 3}
 """ONNX opsets written: 18 runs on every onnxruntime tether supports, and onnxmltools' tree
@@ -102,7 +102,7 @@ def convert_to_onnx(
     >>> conversion.reason, conversion.inputs
     (None, {'x': 'float'})
     """
-    _check_task(task)
+    check_task(task)
     _check_columns(sample, features, "sample")
     inputs: dict[str, str] = {}
     for name in features:
@@ -156,7 +156,7 @@ class OnnxScorer:
     """
 
     def __init__(self, model_bytes: bytes, inputs: Mapping[str, str], *, task: str) -> None:
-        _check_task(task)
+        check_task(task)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
@@ -201,21 +201,24 @@ class OnnxScorer:
         return self._run(feed)
 
     def score_record(self, record: Mapping[str, Any]) -> np.ndarray:
-        """The one-row fast path: what :meth:`score` returns for a one-row frame of ``record``."""
-        try:
-            feed = {
-                name: np.array([[math.nan if record[name] is None else record[name]]], np.float32)
-                for name in self._floats
-            }
-            for name in self._strings:
-                value = record[name]
-                feed[name] = np.array([[MISSING_STRING if value is None else str(value)]], object)
-        except KeyError as exc:
-            raise InputError(f"record lacks feature {exc.args[0]!r}") from None
-        except (TypeError, ValueError) as exc:
-            raise InputError(
-                f"record has a value that is not a number: {first_line(exc)}"
-            ) from None
+        """The one-row fast path: what :meth:`score` returns for a one-row frame of ``record``.
+
+        A feature the record lacks is missing, as in a frame; a string where a number belongs is
+        refused, as the native model's frame would refuse it (NumPy would parse ``"1.5"``).
+        """
+        feed = {}
+        for name in self._floats:
+            value = record.get(name)
+            if value is None:
+                value = math.nan
+            elif isinstance(value, str | bytes):
+                raise InputError(f"feature {name!r}: {value!r} is text; the model needs a number")
+            elif not isinstance(value, numbers.Real):
+                raise InputError(f"feature {name!r}: {value!r} is not a number")
+            feed[name] = np.array([[value]], np.float32)
+        for name in self._strings:
+            value = record.get(name)
+            feed[name] = np.array([[MISSING_STRING if value is None else str(value)]], object)
         return self._run(feed)
 
     def _run(self, feed: dict[str, np.ndarray]) -> np.ndarray:
@@ -302,7 +305,7 @@ def check_parity(
     >>> result.ok, result.label_mismatches, result.unexplained_label_mismatches
     (True, 1, 0)
     """
-    _check_task(task)
+    check_task(task)
     if not (math.isfinite(tolerance) and tolerance >= 0):
         raise InputError(f"tolerance must be a finite number >= 0; got {tolerance!r}")
     native, fast = np.asarray(native, dtype=np.float64), np.asarray(fast, dtype=np.float64)
@@ -508,11 +511,6 @@ def _positive_scores(scores: np.ndarray, name: str) -> np.ndarray:
     if scores.ndim != 1:
         raise InputError(f"binary {name} scores must be (n,) or (n, 2); got {scores.shape}")
     return scores
-
-
-def _check_task(task: str) -> None:
-    if task not in TASKS:
-        raise InputError(f"task must be one of {', '.join(TASKS)}; got {task!r}")
 
 
 def _check_columns(frame: pl.DataFrame, features: list[str], name: str) -> None:

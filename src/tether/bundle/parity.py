@@ -15,7 +15,7 @@ Two checks, both run by ``tether bundle parity``:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -124,6 +124,30 @@ def scores_where_possible(
     return scores, errors
 
 
+def parity_of_scored(
+    native: np.ndarray,
+    fast: np.ndarray,
+    scored: np.ndarray,
+    *,
+    task: str,
+    threshold: float,
+    tolerance: float = 1e-5,
+) -> ParityResult:
+    """:func:`~tether.bundle.onnx.check_parity` of scores of the rows in the mask ``scored``,
+    with its worst rows given as rows of the whole frame."""
+    result = check_parity(native, fast, task=task, threshold=threshold, tolerance=tolerance)
+    positions = np.flatnonzero(scored)
+    return dataclasses.replace(result, worst_rows=[int(positions[r]) for r in result.worst_rows])
+
+
+def scored_rows(rows: int, *refused: Mapping[int, str]) -> np.ndarray:
+    """Boolean mask of the ``rows`` rows that no scorer refused."""
+    mask = np.ones(rows, dtype=bool)
+    for errors in refused:
+        mask[list(errors)] = False
+    return mask
+
+
 def _online_scores(bundle: Bundle, frame: pl.DataFrame) -> tuple[np.ndarray, dict[int, str]]:
     scores, errors = _empty_scores(bundle, frame.height), {}
     for row, record in enumerate(frame.iter_rows(named=True)):
@@ -208,6 +232,12 @@ def feature_parity(
         for name, frame in (("raw", raw_frame), ("features", service)):
             if id_column not in frame.columns:
                 raise InputError(f"id column {id_column!r} is not in the {name} data")
+            repeated = frame[id_column].filter(frame[id_column].is_duplicated()).head(3)
+            if repeated.len():
+                raise InputError(
+                    f"id column {id_column!r} repeats ids in the {name} data "
+                    f"({repeated.to_list()}); rows cannot be matched by id"
+                )
         service = raw_frame.select(id_column).join(
             service, on=id_column, how="left", maintain_order="left"
         )

@@ -78,7 +78,7 @@ def run(
     console.print(
         f"champion {first[:12]} ({champion.metadata['model']['summary']}), online path "
         f"{champion.online_path}; challenger {second[:12]}, online path "
-        f"{challenger.online_path} ({challenger.metadata['onnx']['reason'][:70]}…)",
+        f"{challenger.online_path} ({(challenger.metadata['onnx']['reason'] or '')[:70]}…)",
         highlight=False,
     )
     changes = diff_bundles(champion, challenger)

@@ -30,7 +30,6 @@ writer wins (two simultaneous pushes of the same new bundle may both record a pu
 from __future__ import annotations
 
 import contextlib
-import getpass
 import json
 import os
 import posixpath
@@ -44,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import fsspec
 
 from tether.bundle import layout
+from tether.bundle.lineage import current_user
 from tether.errors import FormatError, InputError, IntegrityError
 from tether.registry import storage
 
@@ -486,7 +486,7 @@ class Registry:
             "name": name,
             **fields,
             "at": at.isoformat(),
-            "by": by or _user(),
+            "by": by or current_user() or "unknown",
             "reason": reason,
         }
         stamp = f"{at:{_STAMP}}.{fraction:09d}Z-{secrets.token_hex(4)}"
@@ -543,10 +543,3 @@ def _short(versions: list[str]) -> str:
 
 def _encode(record: dict[str, Any]) -> bytes:
     return json.dumps(record, sort_keys=True, ensure_ascii=False).encode()
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):  # no login name in some containers
-        return "unknown"
