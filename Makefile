@@ -19,13 +19,16 @@ test: $(STAMP) postgres
 	$(BIN)/python -m pytest -n 2 -q
 
 # The store's tests start a throwaway PostgreSQL server of their own (tests/postgres_server.py);
-# the server binaries come from Debian's packages, installed here when missing.
+# the server binaries come from Debian's packages, installed here when missing (without the
+# default cluster, which would start a server the tests do not use).
 postgres:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
 		echo "installing PostgreSQL from Debian packages"; \
 		sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$sudo mkdir -p /etc/postgresql-common && \
+		echo "create_main_cluster = false" | $$sudo tee /etc/postgresql-common/createcluster.conf >/dev/null && \
 		$$sudo apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq postgresql >/dev/null; }
+		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends postgresql >/dev/null; }
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run

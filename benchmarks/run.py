@@ -22,6 +22,7 @@ from benchmarks.measure import best_of, in_fresh_process, interleaved
 from benchmarks.online_path import bench_online_path
 from benchmarks.peers import run_peer
 from benchmarks.report import write_table
+from benchmarks.store import bench_store
 from benchmarks.synthetic import write_standard_parquet
 from tether import Contract, Profile, content_hash
 
@@ -203,6 +204,7 @@ BENCHMARKS: dict[str, Callable[[], None]] = {
     "drift-power": bench_power,
     "bundle": bench_bundle,
     "online": bench_online_path,
+    "store": bench_store,
 }
 
 
