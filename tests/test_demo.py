@@ -117,3 +117,23 @@ def test_demo_proves_parity_and_reproduces_the_model(demo_run):
     assert "same labels: yes" in done.stdout
     assert "reproduced: max |score difference| 0 over" in done.stdout
     assert "(log_odds)" in done.stdout
+
+
+def test_demo_serves_july_logs_it_and_takes_labels(demo_run):
+    done, out = demo_run
+    served = next(line for line in done.stdout.splitlines() if line.startswith("served "))
+    assert "(onnx online path)" in served
+    # cancelled flights have no departure delay, which the contract (trained on flown flights)
+    # does not allow: they are rejected and logged as such
+    assert "940 flights rejected by the contract" in done.stdout
+    assert "18,972 accepted" in done.stdout
+    assert "GET /v1/predictions/" in done.stdout
+    assert "owner ops-analytics" in done.stdout
+    assert "read 29,425 logged predictions back into polars" in done.stdout
+    from tether.store import open_store
+
+    store = open_store(str(out / "tether.db"))
+    try:
+        assert store.count("late-arrival") == 29_425
+    finally:
+        store.close()

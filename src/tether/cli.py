@@ -56,7 +56,7 @@ RefArg = Annotated[
 RegistryOpt = Annotated[
     str | None,
     typer.Option(
-        "--registry", help="Registry folder or fsspec URL [default: $TETHER_HOME/registry]."
+        "--registry", help="Registry folder or fsspec URL (default: $TETHER_HOME/registry)."
     ),
 ]
 TrustedOpt = Annotated[
@@ -215,6 +215,67 @@ def _print_drift(report: DriftReport) -> None:
         f"{verdict}: {drifted} of {windows.height} windows drifted; columns drifted: "
         f"{', '.join(report.drifted) or 'none'}"
     )
+
+
+@app.command("serve")
+def serve_command(
+    ref: Annotated[str, typer.Argument(help="NAME@ALIAS, NAME@VERSION or NAME (its champion).")],
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Server processes.")] = 1,
+    registry: RegistryOpt = None,
+    store: Annotated[
+        str | None,
+        typer.Option(help="Prediction store URL (default: $TETHER_DB_URL, else SQLite)."),
+    ] = None,
+    challenger: Annotated[
+        str | None, typer.Option(help="Alias scored in shadow when it exists.")
+    ] = "challenger",
+    no_challenger: Annotated[
+        bool, typer.Option("--no-challenger", help="Score no challenger in shadow.")
+    ] = False,
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
+) -> None:
+    """Serve a model from the registry: validate, predict, log every prediction, take labels.
+
+    Admin endpoints need the bearer token in $TETHER_TOKEN (never a flag: it would show in ps).
+    """
+    from tether.serve import run
+
+    run(
+        ref,
+        host=host,
+        port=port,
+        workers=workers,
+        registry=registry,
+        store_url=store,
+        challenger=None if no_challenger else challenger,
+        log_level=log_level,
+    )
+
+
+@app.command("lineage")
+def lineage_command(
+    prediction_id: Annotated[str, typer.Argument(help="A logged prediction's id.")],
+    store: Annotated[
+        str | None,
+        typer.Option(help="Prediction store URL (default: $TETHER_DB_URL, else SQLite)."),
+    ] = None,
+    registry: RegistryOpt = None,
+) -> None:
+    """Print a logged prediction with its inputs, outcome, label and model lineage (JSON)."""
+    from tether.registry import Registry
+    from tether.serve import prediction_lineage
+    from tether.store import open_store
+
+    opened = open_store(store)
+    try:
+        found = prediction_lineage(opened, prediction_id, registry=Registry(registry))
+    finally:
+        opened.close()
+    if found is None:
+        raise TetherError(f"no prediction with id {prediction_id!r} in {opened.url}")
+    out.print_json(json.dumps(found, default=str))
 
 
 @app.command("demo")
@@ -454,7 +515,9 @@ def registry_rollback(
     name: Annotated[str, typer.Argument(help="The model name.")],
     reason: Annotated[str, typer.Option(help="Why (required, kept in the audit log).")],
     alias: Annotated[str, typer.Option(help="The alias to move back.")] = "champion",
-    to: Annotated[str | None, typer.Option(help="Version to move to [default: previous].")] = None,
+    to: Annotated[
+        str | None, typer.Option(help="Version to move to (default: the previous one).")
+    ] = None,
     registry: RegistryOpt = None,
 ) -> None:
     """Move an alias back to the version it pointed at before (or to --to)."""

@@ -20,6 +20,7 @@ from rich.table import Table
 
 from tether.contract import Contract, ValidationResult
 from tether.demo.model import run as run_model_steps
+from tether.demo.serving import run as run_serving_step
 from tether.drift import DomainClassifierDrift, DriftReport, PCAReconstructionDrift, drift
 from tether.errors import InputError
 from tether.frame import content_hash
@@ -159,7 +160,12 @@ def main(out_dir: Path = Path("demo-out")) -> None:
         + ", ".join(f"{c} ({v:.3f})" for c, v in zip(top["column"], top["importance"], strict=True))
     )
 
-    run_model_steps(console, _step, flights, reference, out_dir)
+    champion = run_model_steps(console, _step, flights, reference, out_dir)
+    overall = champion.metrics.filter(
+        (pl.col("segment") == "all") & (pl.col("metric") == "roc_auc")
+    )
+    july = flights.filter(pl.col("month") == 7).drop("year", "month", "day")
+    run_serving_step(console, _step, july, out_dir, overall["estimate"][0])
 
 
 def _print_drift(report: DriftReport) -> None:

@@ -55,8 +55,8 @@ def train_late_model(frame: pl.DataFrame, config: dict[str, Any]) -> Pipeline:
 
 def run(
     console: Console, step: Any, flights: pl.DataFrame, reference: pl.DataFrame, out_dir: Path
-) -> None:
-    """Steps 8-11 of the demo."""
+) -> Bundle:
+    """Steps 8-11 of the demo; returns the champion bundle."""
     labeled = flights.filter(pl.col("late").is_not_null())
     train = labeled.filter(pl.col("month") <= 2).drop("year", "month", "day")
     valid = labeled.filter(pl.col("month") == 3).drop("year", "month", "day")
@@ -143,6 +143,7 @@ def run(
     confidence = confidence_drift(*(np.column_stack([1 - s, s]) for s in scores))
     verdict = "[red]drifted[/red]" if confidence.drifted else "not drifted"
     console.print(f"confidence, {verdict}: {confidence.reason}")
+    return loaded
 
 
 def _build(
