@@ -452,6 +452,22 @@ def test_metrics_count_requests_stages_scores_and_budget_violations(client, bund
     assert metric(client, "tether_latency_budget_violations_total") == 1
 
 
+def test_the_latency_budget_is_per_record_so_a_batch_gets_its_length_times_the_budget(
+    client,
+) -> None:
+    served = client.app.state.tether.served
+    predict(client, RECORD)
+    one_record_ms = metric(client, 'tether_predict_stage_seconds_sum{stage="total"}') * 1000
+    # far below what one record takes, then far above it: 100 records get 100 times the budget
+    served.budget_ms = one_record_ms / 1000
+    predict(client, RECORD)
+    assert metric(client, "tether_latency_budget_violations_total") == 1
+    served.budget_ms = one_record_ms * 5
+    answer = client.post("/v1/predict", json={"records": [RECORD] * 100})
+    assert answer.status_code == 200
+    assert metric(client, "tether_latency_budget_violations_total") == 1
+
+
 def test_each_request_logs_one_json_line_without_the_token(client, caplog) -> None:
     with caplog.at_level(logging.INFO, logger="tether.serve"):
         answer = predict(client, RECORD)

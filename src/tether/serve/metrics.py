@@ -67,7 +67,7 @@ class ServeMetrics:
         )  # fmt: skip
         self.budget_violations = Counter(
             "tether_latency_budget_violations",
-            "Predict requests slower than the bundle's latency_budget_ms",
+            "Predict requests slower than the bundle's latency_budget_ms per record",
             registry=r,
         )
         self.scores = Histogram(
