@@ -42,20 +42,11 @@ from tether.errors import InputError, TetherError
 from tether.frame import Data, read
 from tether.performance import (
     baseline_metrics,
-    confusion_counts,
     permutation_importance,
     reliability_curve,
 )
-from tether.performance.metrics import predicted
+from tether.performance.business import check_cost, outcome_cost
 from tether.profile import Profile
-
-COST_KEYS = {
-    "binary": {"tp", "fp", "tn", "fn"},
-    "multiclass": {"error"},
-    "regression": {"over", "under"},
-}
-"""Keys of the ``cost`` argument per task: cost of each outcome (binary), of a wrong class
-(multiclass), or of one unit of over- and under-prediction (regression). Negative = value."""
 
 
 def build_bundle(
@@ -113,7 +104,7 @@ def build_bundle(
         Columns whose values define segments (metrics per value) and sensitive attributes
         (tracked for fairness); both are reported per value in the baseline metrics.
     cost
-        Business cost per outcome, see :data:`COST_KEYS`.
+        Business cost per outcome, see :data:`tether.performance.business.COST_KEYS`.
     latency_budget_ms, owner, on_call, description
         Operational metadata carried to serving and alerts.
     params, seed, training, entry_point
@@ -157,7 +148,7 @@ def build_bundle(
         _check_options(threshold, n_resamples, latency_budget_ms)
     task, classes = _task(model)
     if cost is not None:
-        cost = _check_cost(cost, task)
+        cost = check_cost(cost, task)
 
     with _timed(seconds, "contract"):
         columns = list(dict.fromkeys([*feature_list, *roles]))
@@ -186,7 +177,9 @@ def build_bundle(
             seed=seed or 0,
         )
         calibration = reliability_curve(y_true, scores) if task != "regression" else pl.DataFrame()
-        expected_cost = _expected_cost(cost, task, y_true, scores, threshold)
+        expected_cost = (
+            None if cost is None else outcome_cost(cost, task, y_true, scores, threshold=threshold)
+        )
     with _timed(seconds, "importance"):
         importance = permutation_importance(
             lambda frame: model_scores(model, frame, task),
@@ -318,49 +311,10 @@ def _task(model: Any) -> tuple[str, list[Any]]:
     return "regression", []
 
 
-def _check_cost(cost: Mapping[str, float], task: str) -> dict[str, float]:
-    allowed = COST_KEYS[task]
-    unknown = sorted(set(cost) - allowed)
-    if unknown:
-        raise InputError(f"cost keys {unknown} do not apply to {task}; use {sorted(allowed)}")
-    checked = {}
-    for key, value in cost.items():
-        if not isinstance(value, int | float) or not np.isfinite(value):
-            raise InputError(f"cost[{key!r}] must be a finite number, got {value!r}")
-        checked[key] = float(value)
-    return checked
-
-
 def _score_frame(scores: np.ndarray, task: str, classes: list[Any]) -> pl.DataFrame:
     if task == "multiclass":
         return pl.DataFrame({f"proba_{label}": scores[:, i] for i, label in enumerate(classes)})
     return pl.DataFrame({"score" if task == "binary" else "prediction": scores})
-
-
-def _expected_cost(
-    cost: Mapping[str, float] | None,
-    task: str,
-    y_true: np.ndarray,
-    scores: np.ndarray,
-    threshold: float,
-) -> dict[str, Any] | None:
-    if cost is None:
-        return None
-    rows = len(y_true)
-    outcomes: dict[str, float]
-    if task == "binary":
-        counts = confusion_counts(y_true, scores, threshold=threshold)
-        total = sum(cost.get(k, 0.0) * float(counts[k]) for k in ("tp", "fp", "tn", "fn"))
-        outcomes = {k: float(counts[k]) for k in ("tp", "fp", "tn", "fn")}
-    elif task == "multiclass":
-        errors = int((predicted(scores, threshold) != y_true).sum())
-        total, outcomes = cost.get("error", 0.0) * errors, {"errors": float(errors)}
-    else:
-        residual = scores - y_true
-        over, under = float(residual[residual > 0].sum()), float(-residual[residual < 0].sum())
-        total = cost.get("over", 0.0) * over + cost.get("under", 0.0) * under
-        outcomes = {"over_units": over, "under_units": under}
-    return {"total": total, "per_prediction": total / rows, "rows": rows, "outcomes": outcomes}
 
 
 def _onnx(
