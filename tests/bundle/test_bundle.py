@@ -53,6 +53,19 @@ def test_batch_predictions_are_the_fitted_models(bundle, data) -> None:
     assert out["prediction"].to_list() == (expected >= 0.5).astype(int).tolist()
 
 
+def test_the_bundle_keeps_validation_scores_labels_and_segments_for_the_monitor(
+    bundle, data, tmp_path
+) -> None:
+    _, valid = data
+    bundle.save(tmp_path / "b")
+    kept = Bundle.load(tmp_path / "b").reference_scores
+    assert kept is not None
+    assert kept.columns == ["score", "label", "carrier"]
+    np.testing.assert_array_equal(kept["score"].to_numpy(), bundle.scores(valid))
+    assert kept["label"].to_list() == valid["late"].to_list()
+    assert kept["carrier"].to_list() == valid["carrier"].to_list()
+
+
 def test_save_load_round_trip_keeps_version_and_outputs(bundle, data, tmp_path) -> None:
     version = bundle.save(tmp_path / "b")
     loaded = Bundle.load(tmp_path / "b")

@@ -254,6 +254,9 @@ def build_bundle(
         ),
         "lineage.json": _json(lineage),
         "background.parquet": _parquet(background),
+        "reference_scores.parquet": _parquet(
+            _reference_scores(scores, y_true, task, classes, segment_frame, seed or 0)
+        ),
     }
     manifest = layout.encode_manifest(files, metadata)
     version = layout.version_of(manifest)
@@ -309,6 +312,29 @@ def _task(model: Any) -> tuple[str, list[Any]]:
             raise InputError(f"the model knows {len(labels)} class; a classifier needs two")
         return ("binary" if len(labels) == 2 else "multiclass"), labels
     return "regression", []
+
+
+REFERENCE_SCORE_ROWS = 100_000
+"""Most validation rows whose scores a bundle keeps (a seeded sample beyond that)."""
+
+
+def _reference_scores(
+    scores: np.ndarray,
+    y_true: np.ndarray,
+    task: str,
+    classes: list[Any],
+    segments: pl.DataFrame,
+    seed: int,
+) -> pl.DataFrame:
+    """Validation scores (the columns a store read has), the encoded label and the segment
+    columns, sampled to :data:`REFERENCE_SCORE_ROWS`."""
+    frame = _score_frame(scores, task, classes).with_columns(label=pl.Series(y_true))
+    taken = set(frame.columns)
+    segments = segments.rename({c: f"segment_{c}" for c in segments.columns if c in taken})
+    frame = pl.concat([frame, segments], how="horizontal")
+    if frame.height > REFERENCE_SCORE_ROWS:
+        frame = frame.sample(REFERENCE_SCORE_ROWS, seed=seed)
+    return frame
 
 
 def _score_frame(scores: np.ndarray, task: str, classes: list[Any]) -> pl.DataFrame:

@@ -49,7 +49,8 @@ class Bundle:
     ``native``), ``model``, ``contract``, ``reference`` and ``prediction_profile`` (profiles of
     the training data and of the validation scores), ``metrics``, ``calibration``,
     ``importance`` (frames), ``cost``, ``lineage``, ``background`` (training rows for
-    explanations).
+    explanations), ``reference_scores`` (validation scores, encoded labels and segment columns:
+    the monitor's reference) and ``feature_schema`` (polars types of the features).
 
     Example
     -------
@@ -104,7 +105,13 @@ class Bundle:
         self.importance = table_from_json(baseline["importance"])
         self.cost: dict[str, Any] | None = baseline["cost"]
         self.background = pl.read_parquet(io.BytesIO(self._files["background.parquet"]))
-        self._schema = {
+        scored = self._files.get("reference_scores.parquet")
+        # validation scores, labels (encoded as in tether.performance) and segment columns;
+        # None in bundles built before tether kept them
+        self.reference_scores: pl.DataFrame | None = (
+            None if scored is None else pl.read_parquet(io.BytesIO(scored))
+        )
+        self.feature_schema: dict[str, pl.DataType] = {
             name: contract_dtypes.to_polars(dtype)
             for name, dtype in self.metadata["feature_schema"].items()
         }
@@ -243,7 +250,7 @@ class Bundle:
         """One record as a one-row frame with the training schema (missing keys are null)."""
         try:
             return pl.DataFrame(
-                {name: [record.get(name)] for name in self.features}, schema=self._schema
+                {name: [record.get(name)] for name in self.features}, schema=self.feature_schema
             )
         except (TypeError, pl.exceptions.PolarsError) as exc:
             raise InputError(f"record does not fit the model's input schema: {exc}") from None

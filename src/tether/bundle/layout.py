@@ -10,6 +10,10 @@ A stored bundle is a folder (on a local disk or any fsspec file system)::
     predictions.json       profile of the model's scores on the validation data
     baseline.json          baseline metrics, calibration curve, importance, expected cost
     background.parquet     a sample of training rows, the baseline of explanations
+    reference_scores.parquet
+                           the model's validation scores with their labels and segment columns
+                           (a sample of at most 100,000 rows): the monitor's reference for
+                           confidence drift, calibration and performance estimation
     lineage.json           code, data, environment and training run that produced the model
 
 ``manifest.json`` holds ``{"format": "tether-bundle", "format_version": 1, "metadata": {...},
