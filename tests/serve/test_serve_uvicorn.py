@@ -4,29 +4,16 @@ SQLite store file, doing predict -> labels -> stored prediction."""
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import textwrap
-import time
 
 import httpx
 import pytest
 from serve_data import RECORD, build
+from server_process import ServerProcess
 
 from tether.registry import Registry
 from tether.store import open_store
 
 TOKEN = "uvicorn-test-token"
-STARTUP_S = 60.0
-LIFETIME_S = 120
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -39,49 +26,10 @@ def server(bundle, tmp_path, request):
     registry = Registry(tmp_path / "registry")
     registry.push(bundle, "late", by="test")
     registry.set_alias("late", "champion", bundle.version, by="test")
-    port = free_port()
     db = str(tmp_path / "t.db")
-    # the child stops itself when this process dies or after LIFETIME_S, whatever happens here
-    code = textwrap.dedent(
-        f"""
-        import os, sys, threading, time
-        def watchdog(parent=os.getppid(), end=time.monotonic() + {LIFETIME_S}):
-            while os.getppid() == parent and time.monotonic() < end:
-                time.sleep(0.5)
-            os._exit(3)
-
-        threading.Thread(target=watchdog, daemon=True).start()
-        from tether.serve import run
-        run("late@champion", port={port}, registry={str(registry.root)!r}, store_url={db!r},
-            workers={request.param})
-        """
-    )
-    log = (tmp_path / "server.log").open("wb")
-    env = os.environ | {"TETHER_TOKEN": TOKEN}
-    process = subprocess.Popen([sys.executable, "-c", code], stdout=log, stderr=log, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_S
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"server exited: {(tmp_path / 'server.log').read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{url}/v1/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("server not ready in time")
-            time.sleep(0.2)
-        yield url, db, tmp_path / "server.log"
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-        log.close()
+    log = tmp_path / "server.log"
+    with ServerProcess(registry.root, db, log, workers=request.param, token=TOKEN) as process:
+        yield process.url, db, log
 
 
 def test_predict_label_and_read_back_through_the_real_server(server, bundle) -> None:

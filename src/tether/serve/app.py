@@ -281,7 +281,10 @@ def _routes() -> APIRouter:
         """Join realized outcomes to stored predictions by id."""
         body = parsed(models.LabelsRequest, await read_json(request, state.limits))
         _check_count("labels", len(body.labels), state.limits.max_records)
-        rows = [LabelRecord(label.id, label.label, _utc(label.labeled_at)) for label in body.labels]
+        rows = [
+            LabelRecord(label.id, label.label, _utc(label.labeled_at, row))
+            for row, label in enumerate(body.labels)
+        ]
         try:
             result = await anyio.to_thread.run_sync(state.store.add_labels, rows)
         except InputError as exc:
@@ -342,15 +345,18 @@ def _routes() -> APIRouter:
     )
     async def prediction(prediction_id: str, state: State) -> models.StoredPrediction:
         """A logged prediction with its label and the lineage of the version that made it."""
-        found = await anyio.to_thread.run_sync(
-            functools.partial(
-                prediction_lineage,
-                state.store,
-                prediction_id,
-                registry=state.registry,
-                known=state.lineages,
+        found = None
+        # an id that no prediction can have is not looked up: PostgreSQL refuses NUL in a query
+        if len(prediction_id) <= models.MAX_ID_LENGTH and "\x00" not in prediction_id:
+            found = await anyio.to_thread.run_sync(
+                functools.partial(
+                    prediction_lineage,
+                    state.store,
+                    prediction_id,
+                    registry=state.registry,
+                    known=state.lineages,
+                )
             )
-        )
         if found is None:
             raise Refused(404, {"detail": f"no prediction with id {prediction_id[:100]!r}"})
         return models.StoredPrediction.model_validate(found)
@@ -657,10 +663,20 @@ def _ids(ids: list[str] | None, count: int) -> list[str] | None:
     return ids
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)  # a time without a zone is taken as UTC
+def _utc(moment: datetime | None, row: int) -> datetime | None:
+    """``labeled_at`` of label ``row`` in UTC (a time without a zone is taken as UTC), or a 422
+    when UTC would fall outside the years 1 to 9999 that a datetime holds."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        name = f"labels.{row}.labeled_at"
+        when = moment.isoformat()
+        message = f"{name}: {when} is before year 1 or after year 9999 in UTC"
+        raise unprocessable(problem(name, "out_of_range", message, row=row, value=when)) from None
 
 
 def _ms(since: float) -> float:

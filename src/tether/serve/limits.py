@@ -69,7 +69,8 @@ def parse_json(body: bytes, limits: Limits) -> Any:
 
     Python's reader accepts ``NaN``, ``Infinity`` and numbers that overflow to infinity, which
     JSON does not have and no model input should hold; they are refused here, as are strings
-    that are not valid Unicode (lone surrogates), which no store could write back.
+    that are not valid Unicode (lone surrogates), which no store could write back, and keys
+    holding NUL, which PostgreSQL cannot keep as a field name.
     """
     try:
         value = json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float)
@@ -118,9 +119,19 @@ def _check_shape(value: Any, limits: Limits) -> None:
                 raise _nesting(limits)
             if isinstance(node, dict):
                 for key in node:
-                    _check_string(key, limits)
+                    _check_key(key, limits)
             children: Iterable[Any] = node.values() if isinstance(node, dict) else node
             stack.extend((child, depth + 1) for child in children)
+
+
+def _check_key(key: str, limits: Limits) -> None:
+    _check_string(key, limits)
+    if "\x00" in key:
+        raise JSONLimitError(
+            f"body: key {key[:40]!r} holds a NUL character, which a store cannot keep as a field "
+            "name (rule bad_key)",
+            "bad_key",
+        )
 
 
 def _check_string(text: str, limits: Limits) -> None:
