@@ -52,6 +52,8 @@ def check_cost(cost: Mapping[str, float], task: str) -> dict[str, float]:
     tether.errors.InputError: cost keys ['over'] do not apply to binary; use ['fn', 'fp', ...]
     """
     check_task(task)
+    if not isinstance(cost, Mapping):
+        raise InputError(f"cost is a {type(cost).__name__}; it must be a mapping of outcome: cost")
     allowed = COST_KEYS[task]
     unknown = sorted(set(cost) - allowed)
     if unknown:

@@ -1,0 +1,1 @@
+"""Performance estimation benchmark: tether CBPE/DLE against NannyML on real shifted data."""
