@@ -28,6 +28,13 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
+from tether.drift.features import (
+    FeatureColumn,
+    as_number,
+    current_columns,
+    feature_columns,
+    ranked_levels,
+)
 from tether.errors import InputError
 from tether.frame import Data, read
 
@@ -60,96 +67,6 @@ _HGB_MAX_LEVELS = 253
 255 codes); the rest, and categories unseen in the reference, share one "other" code."""
 
 
-# --------------------------------------------------------------------------------------------
-# Column kinds, shared by both detectors
-
-
-@dataclass(frozen=True)
-class _Column:
-    name: str
-    kind: str  # "numeric", "temporal", "categorical" or "empty" (all missing in the reference)
-    dtype: pl.DataType
-
-
-def _kind(dtype: pl.DataType) -> str | None:
-    if dtype == pl.Null:
-        return "empty"
-    if dtype.is_numeric() or dtype == pl.Boolean:
-        return "numeric"
-    if dtype.is_temporal():
-        return "temporal"
-    if isinstance(dtype, pl.String | pl.Categorical | pl.Enum):
-        return "categorical"
-    return None
-
-
-def _schema(frame: pl.DataFrame, columns: list[str] | None, who: str) -> list[_Column]:
-    if frame.height == 0:
-        raise InputError(f"{who}: the reference has no rows; pass a non-empty reference")
-    if columns is None:
-        # A timestamp separates any later window from its reference by construction, so date
-        # and time columns are used only when named.
-        names = [c for c, d in frame.schema.items() if not d.is_temporal()]
-    else:
-        names = list(columns)
-    if not names:
-        raise InputError(
-            f"{who}: the reference has no columns to compare (date and time columns are used "
-            "only when named in columns=); pass at least one column"
-        )
-    missing = [c for c in names if c not in frame.columns]
-    if missing:
-        raise InputError(f"{who}: columns {missing} are not in the reference")
-    out = []
-    for name in names:
-        column = frame.get_column(name)
-        kind = _kind(column.dtype)
-        if kind is None:
-            raise InputError(
-                f"{who}: column {name!r} has type {column.dtype}, which is not numeric, temporal "
-                "or categorical; drop or flatten it"
-            )
-        if column.null_count() == frame.height or _all_non_finite(column, kind):
-            kind = "empty"
-        out.append(_Column(name, kind, column.dtype))
-    return out
-
-
-def _all_non_finite(column: pl.Series, kind: str) -> bool:
-    if kind != "numeric" or not column.dtype.is_float():
-        return False
-    return not bool(column.is_finite().any())
-
-
-def _current(frame: pl.DataFrame, schema: list[_Column], who: str) -> pl.DataFrame:
-    """The current frame's reference columns, checked for presence and compatible types."""
-    if frame.height == 0:
-        raise InputError(f"{who}: the current data has no rows; pass at least one row")
-    missing = [c.name for c in schema if c.name not in frame.columns]
-    if missing:
-        raise InputError(f"{who}: columns {missing} of the reference are not in the current data")
-    for column in schema:
-        dtype = frame.schema[column.name]
-        kind = _kind(dtype)
-        if column.kind == "empty" or kind == "empty":
-            continue
-        if kind != column.kind:
-            raise InputError(
-                f"{who}: column {column.name!r} is {dtype} in the current data but "
-                f"{column.dtype} in the reference; pass the same types"
-            )
-    return frame.select(c.name for c in schema)
-
-
-def _numeric(column: _Column) -> pl.Expr:
-    """The column as float64 with non-finite values (NaN, inf) taken as missing."""
-    value = pl.col(column.name)
-    if column.kind == "temporal":
-        value = value.to_physical()
-    value = value.cast(pl.Float64)
-    return pl.when(value.is_finite()).then(value).otherwise(None)
-
-
 def _sample(frame: pl.DataFrame, max_rows: int | None, rng: np.random.Generator) -> pl.DataFrame:
     """At most ``max_rows`` rows drawn without replacement, kept in their original order."""
     if max_rows is None or frame.height <= max_rows:
@@ -163,17 +80,6 @@ def _check_alpha(alpha: float, who: str) -> None:
         raise InputError(f"{who}: alpha must be between 0 and 0.5, got {alpha}")
 
 
-def _ranked_levels(values: pl.Series, limit: int) -> tuple[list[str], np.ndarray]:
-    """The ``limit`` most frequent non-missing values (ties by value) and their counts."""
-    counts = (
-        values.drop_nulls()
-        .value_counts(name="count")
-        .sort(["count", values.name], descending=[True, False])
-        .head(limit)
-    )
-    return counts.get_column(values.name).to_list(), counts.get_column("count").to_numpy()
-
-
 # --------------------------------------------------------------------------------------------
 # PCA reconstruction error
 
@@ -182,7 +88,7 @@ def _ranked_levels(values: pl.Series, limit: int) -> tuple[list[str], np.ndarray
 class _Block:
     """How one original column is encoded into consecutive features."""
 
-    column: _Column
+    column: FeatureColumn
     start: int
     width: int
     center: float = 0.0  # numeric: reference mean of the imputed values
@@ -196,13 +102,15 @@ class _Block:
 class _Encoder:
     """Reference-fitted encoding of a frame into a dense float32 matrix for PCA."""
 
-    def __init__(self, frame: pl.DataFrame, schema: list[_Column], top_categories: int) -> None:
+    def __init__(
+        self, frame: pl.DataFrame, schema: list[FeatureColumn], top_categories: int
+    ) -> None:
         n = frame.height
         numeric = [c for c in schema if c.kind in ("numeric", "temporal")]
         stats_row = (
             frame.select(
-                *(_numeric(c).median().alias(f"m{i}") for i, c in enumerate(numeric)),
-                *(_numeric(c).null_count().alias(f"n{i}") for i, c in enumerate(numeric)),
+                *(as_number(c).median().alias(f"m{i}") for i, c in enumerate(numeric)),
+                *(as_number(c).null_count().alias(f"n{i}") for i, c in enumerate(numeric)),
             ).row(0)
             if numeric
             else ()
@@ -212,11 +120,11 @@ class _Encoder:
         moments_row = (
             frame.select(
                 *(
-                    _numeric(c).fill_null(medians[c.name]).mean().alias(f"a{i}")
+                    as_number(c).fill_null(medians[c.name]).mean().alias(f"a{i}")
                     for i, c in enumerate(numeric)
                 ),
                 *(
-                    _numeric(c).fill_null(medians[c.name]).std(ddof=0).alias(f"s{i}")
+                    as_number(c).fill_null(medians[c.name]).std(ddof=0).alias(f"s{i}")
                     for i, c in enumerate(numeric)
                 ),
             ).row(0)
@@ -250,7 +158,7 @@ class _Encoder:
                 )
             else:
                 values = frame.get_column(column.name).cast(pl.String)
-                levels, counts = _ranked_levels(values, top_categories)
+                levels, counts = ranked_levels(values, top_categories)
                 present = n - values.null_count()
                 shares = [float(c) / n for c in counts]
                 other = (present - int(counts.sum())) / n
@@ -285,7 +193,7 @@ class _Encoder:
                 dense.append(pl.col(column.name).is_null())
                 positions.append(block.start)
             elif column.kind in ("numeric", "temporal"):
-                value = _numeric(column)
+                value = as_number(column)
                 dense.append((value.fill_null(block.fill) - block.center) / block.scale)
                 positions.append(block.start)
                 if block.missing:
@@ -551,7 +459,7 @@ class PCAReconstructionDrift:
         self._check_params()
         who = type(self).__name__
         frame = read(reference)
-        schema = _schema(frame, self.columns, who)
+        schema = feature_columns(frame, self.columns, who)
         rng = np.random.default_rng(self.seed)
         frame = _sample(frame.select(c.name for c in schema), self.max_rows, rng)
         n = frame.height
@@ -647,7 +555,7 @@ class PCAReconstructionDrift:
         """Reconstruct ``current`` with the reference's components and judge its error."""
         self._check_fitted()
         who = type(self).__name__
-        frame = _current(read(current), self.schema_, who)
+        frame = current_columns(read(current), self.schema_, who)
         encoder = self.encoder_
         residual_sums = np.zeros(encoder.width)
         for lo in range(0, frame.height, _SCORE_BATCH_ROWS):
@@ -872,7 +780,7 @@ class DomainClassifierDrift:
         self._check_params()
         who = type(self).__name__
         frame = read(reference)
-        schema = _schema(frame, self.columns, who)
+        schema = feature_columns(frame, self.columns, who)
         if frame.height < self.folds:
             raise InputError(
                 f"{who}: the reference has {frame.height} rows; it needs at least "
@@ -882,7 +790,7 @@ class DomainClassifierDrift:
         frame = _sample(frame.select(c.name for c in schema), self.max_rows, rng)
         self.schema_ = schema
         self.levels_ = {
-            c.name: _ranked_levels(frame.get_column(c.name).cast(pl.String), _HGB_MAX_LEVELS)[0]
+            c.name: ranked_levels(frame.get_column(c.name).cast(pl.String), _HGB_MAX_LEVELS)[0]
             for c in schema
             if c.kind == "categorical"
         }
@@ -905,7 +813,7 @@ class DomainClassifierDrift:
                     .cast(pl.Float64)
                 )
             else:
-                value = _numeric(column)
+                value = as_number(column)
             exprs.append(value.alias(column.name))
         return frame.select(exprs).to_numpy().astype(np.float64)  # nulls become NaN
 
@@ -916,7 +824,7 @@ class DomainClassifierDrift:
                 f"{type(self).__name__} is not fitted; call fit(reference) before score(current)"
             )
         who = type(self).__name__
-        frame = _current(read(current), self.schema_, who)
+        frame = current_columns(read(current), self.schema_, who)
         if frame.height < self.folds:
             raise InputError(
                 f"{who}: the current data has {frame.height} rows; it needs at least "

@@ -146,15 +146,15 @@ def check_inputs(task: str, y_true: Any, scores: Any) -> tuple[np.ndarray, np.nd
         raise InputError(
             f"y_true has {len(y)} rows but scores has {len(s)}; they must have one row each"
         )
-    _check_finite("scores", s)
+    check_finite("scores", s)
     try:
         y_float = y.astype(np.float64)
     except (TypeError, ValueError):
         raise InputError(f"y_true has dtype {y.dtype}; {task} labels must be numbers") from None
     if task == "regression":
-        _check_finite("y_true", y_float)
+        check_finite("y_true", y_float)
         return y_float, s
-    _check_probabilities(s)
+    check_probabilities(s)
     k = 2 if task == "binary" else s.shape[1]
     if k < 2:
         raise InputError(f"scores has {k} column; multiclass scores need one column per class")
@@ -172,14 +172,16 @@ def _first(bad: np.ndarray, values: np.ndarray) -> tuple[int, float]:
     return int(index[0]), float(values[index])
 
 
-def _check_finite(name: str, values: np.ndarray) -> None:
+def check_finite(name: str, values: np.ndarray) -> None:
+    """Raise ``InputError`` naming the first row of ``values`` that is NaN or infinite."""
     bad = ~np.isfinite(values)
     if bad.any():
         row, value = _first(bad, values)
         raise InputError(f"{name} has {value} at row {row}; {name} must be finite numbers")
 
 
-def _check_probabilities(scores: np.ndarray) -> None:
+def check_probabilities(scores: np.ndarray) -> None:
+    """Raise ``InputError`` naming the first score outside ``[0, 1]``."""
     bad = (scores < 0) | (scores > 1)
     if bad.any():
         row, value = _first(bad, scores)

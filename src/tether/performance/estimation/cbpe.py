@@ -17,9 +17,9 @@ from tether.performance.estimation.base import (
 )
 from tether.performance.metrics import (
     LOG_LOSS_EPS,
-    _check_finite,
-    _check_probabilities,
+    check_finite,
     check_inputs,
+    check_probabilities,
     check_threshold,
 )
 
@@ -261,8 +261,8 @@ class CBPE(PerformanceEstimator):
             )
         if len(s) == 0:
             raise InputError("CBPE: scores is empty; a window needs at least one prediction")
-        _check_finite("scores", s)
-        _check_probabilities(s)
+        check_finite("scores", s)
+        check_probabilities(s)
         return s
 
     # ---------------------------------------------------------------------------- estimating

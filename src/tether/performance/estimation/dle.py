@@ -12,7 +12,14 @@ from typing import Any, ClassVar
 import numpy as np
 import polars as pl
 
-from tether.drift.multivariate import _Column, _current, _kind, _numeric, _ranked_levels, _schema
+from tether.drift.features import (
+    FeatureColumn,
+    as_number,
+    column_kind,
+    current_columns,
+    feature_columns,
+    ranked_levels,
+)
 from tether.errors import FormatError, InputError, UnsupportedVersionError, first_line
 from tether.frame import Data, read
 from tether.performance.estimation.base import (
@@ -20,7 +27,7 @@ from tether.performance.estimation.base import (
     PerformanceEstimator,
     check_cost,
 )
-from tether.performance.metrics import _check_finite, check_inputs
+from tether.performance.metrics import check_finite, check_inputs
 
 FORMAT = "tether-dle"
 FORMAT_VERSION = 1
@@ -175,7 +182,7 @@ class DLE(PerformanceEstimator):
         )
         self.cost_ = check_cost(self.cost, "regression")
         frame = read(reference)
-        schema = _schema(frame, self.features, "DLE")
+        schema = feature_columns(frame, self.features, "DLE")
         y, pred = check_inputs("regression", y_true, y_pred)
         if len(y) != frame.height:
             raise InputError(
@@ -193,7 +200,7 @@ class DLE(PerformanceEstimator):
         self.task_ = "regression"
         self.schema_ = schema
         self.levels_ = {
-            c.name: _ranked_levels(frame.get_column(c.name).cast(pl.String), MAX_LEVELS)[0]
+            c.name: ranked_levels(frame.get_column(c.name).cast(pl.String), MAX_LEVELS)[0]
             for c in schema
             if c.kind == "categorical"
         }
@@ -261,7 +268,7 @@ class DLE(PerformanceEstimator):
                     .cast(pl.Float64)
                 )
             else:
-                value = _numeric(column)
+                value = as_number(column)
             exprs.append(value.alias(column.name))
         features = frame.select(exprs).to_numpy().astype(np.float64)  # nulls become NaN
         return np.column_stack([features, pred])
@@ -271,7 +278,7 @@ class DLE(PerformanceEstimator):
     def estimate(self, current: Data, y_pred: Any) -> PerformanceEstimate:
         """Estimated metrics (and expected cost) of one window of features and predictions."""
         self._check_fitted()
-        frame = _current(read(current), self.schema_, "DLE")
+        frame = current_columns(read(current), self.schema_, "DLE")
         try:
             pred = np.asarray(y_pred, dtype=np.float64)
         except (TypeError, ValueError):
@@ -281,7 +288,7 @@ class DLE(PerformanceEstimator):
                 f"DLE: y_pred has shape {pred.shape} but the window has {frame.height} rows; "
                 "pass one prediction per row"
             )
-        _check_finite("y_pred", pred)
+        check_finite("y_pred", pred)
         x = self._matrix(frame, pred)
         n = frame.height
         predicted = {}
@@ -380,12 +387,12 @@ class DLE(PerformanceEstimator):
             schema = pl.read_ipc(io.BytesIO(base64.b64decode(state["schema"]))).schema
             kinds = list(state["kinds"])
             if len(kinds) != len(schema) or any(
-                kind not in ("empty", _kind(dtype))
+                kind not in ("empty", column_kind(dtype))
                 for kind, dtype in zip(kinds, schema.values(), strict=False)
             ):
                 raise ValueError("schema and kinds disagree")
             estimator.schema_ = [
-                _Column(name, kind, dtype)
+                FeatureColumn(name, kind, dtype)
                 for (name, dtype), kind in zip(schema.items(), kinds, strict=True)
             ]
             estimator.levels_ = {str(k): [str(v) for v in vs] for k, vs in state["levels"].items()}
