@@ -25,6 +25,7 @@ import polars as pl
 from tether import __version__
 from tether.bundle import layout
 from tether.bundle.bundle import (
+    DLE_FILE,
     MODEL_DIR,
     ONNX_FILE,
     Bundle,
@@ -46,6 +47,7 @@ from tether.performance import (
     reliability_curve,
 )
 from tether.performance.business import check_cost, outcome_cost
+from tether.performance.estimation import DLE
 from tether.profile import Profile
 
 
@@ -180,6 +182,10 @@ def build_bundle(
         expected_cost = (
             None if cost is None else outcome_cost(cost, task, y_true, scores, threshold=threshold)
         )
+    with _timed(seconds, "estimation"):
+        estimation, estimator_bytes = _estimation(
+            task, valid_frame.select(feature_list), y_true, scores, cost, seed or 0
+        )
     with _timed(seconds, "importance"):
         importance = permutation_importance(
             lambda frame: model_scores(model, frame, task),
@@ -232,6 +238,7 @@ def build_bundle(
         "cost": dict(cost) if cost is not None else None,
         "model": {"kind": saved.kind, "details": saved.details, "summary": _summary(model)},
         "onnx": onnx_meta,
+        "estimation": estimation,
         "created_at": started,
         "created_by": created_by,
         "tether_version": __version__,
@@ -240,6 +247,8 @@ def build_bundle(
     files = {f"{MODEL_DIR}{path}": content for path, content in saved.files.items()}
     if onnx_bytes is not None:
         files[ONNX_FILE] = onnx_bytes
+    if estimator_bytes is not None:
+        files[DLE_FILE] = estimator_bytes
     files |= {
         "contract.yaml": contract.to_yaml().encode(),
         "reference.json": reference.to_json().encode(),
@@ -312,6 +321,28 @@ def _task(model: Any) -> tuple[str, list[Any]]:
             raise InputError(f"the model knows {len(labels)} class; a classifier needs two")
         return ("binary" if len(labels) == 2 else "multiclass"), labels
     return "regression", []
+
+
+def _estimation(
+    task: str,
+    features: pl.DataFrame,
+    y_true: np.ndarray,
+    scores: np.ndarray,
+    cost: Mapping[str, float] | None,
+    seed: int,
+) -> tuple[dict[str, Any], bytes | None]:
+    """How the monitor estimates this model's performance without labels. Classifiers: CBPE,
+    fitted from the stored validation scores when the monitor loads the bundle. Regressors: DLE,
+    whose nanny models need the validation features, so they are trained here (LightGBM)."""
+    if task != "regression":
+        return {"method": "cbpe", "reason": None}, None
+    try:
+        import lightgbm  # noqa: F401
+    except ImportError:
+        reason = "DLE needs LightGBM (the 'boosting' extra); the monitor will not estimate"
+        return {"method": None, "reason": reason}, None
+    dle = DLE(cost=cost, seed=seed).fit(features, y_true, scores)
+    return {"method": "dle", "reason": None}, dle.to_bytes()
 
 
 REFERENCE_SCORE_ROWS = 100_000

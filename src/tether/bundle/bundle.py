@@ -13,7 +13,7 @@ import io
 import json
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fsspec
 import numpy as np
@@ -29,8 +29,12 @@ from tether.frame import Data, read
 from tether.performance.metrics import predicted
 from tether.profile import Profile
 
+if TYPE_CHECKING:
+    from tether.performance.estimation import PerformanceEstimator
+
 MODEL_DIR = "model/"
 ONNX_FILE = "model/model.onnx"
+DLE_FILE = "estimation/dle.json"
 
 
 class Bundle:
@@ -120,6 +124,27 @@ class Bundle:
             self._onnx = OnnxScorer(
                 self._files[ONNX_FILE], self.metadata["onnx"]["inputs"], task=self.task
             )
+
+    def estimator(self) -> PerformanceEstimator | None:
+        """The estimator of this model's performance without labels: CBPE fitted on the stored
+        validation scores (classifiers) or the DLE nanny models trained at build (regressors);
+        None for bundles that carry neither."""
+        from tether.performance.estimation import CBPE, DLE
+
+        if self.task == "regression":
+            stored = self._files.get(DLE_FILE)
+            return None if stored is None else DLE.from_bytes(stored)
+        if self.reference_scores is None:
+            return None
+        columns = (
+            [f"proba_{label}" for label in self.classes] if self.task == "multiclass" else ["score"]
+        )
+        scores = self.reference_scores.select(columns).to_numpy()
+        cost = self.metadata.get("cost")
+        return CBPE(threshold=self.threshold, cost=cost).fit(
+            self.reference_scores.get_column("label").to_numpy(),
+            scores if self.task == "multiclass" else scores[:, 0],
+        )
 
     # -- construction and storage ------------------------------------------------------------
 

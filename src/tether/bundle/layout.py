@@ -5,6 +5,7 @@ A stored bundle is a folder (on a local disk or any fsspec file system)::
     manifest.json          what this module writes: format, metadata and one checksum per file
     model/...              the fitted model with its preprocessing (see :mod:`.serialization`)
     model/model.onnx       the same model as ONNX, when it converted
+    estimation/dle.json    a regressor's DLE nanny models (LightGBM text), for the monitor
     contract.yaml          the data contract
     reference.json         profile of the training data
     predictions.json       profile of the model's scores on the validation data
