@@ -119,12 +119,13 @@ def test_labels_are_idempotent_latest_wins_and_unknown_ids_reported(
         [LabelRecord("a", 1, T0 + timedelta(days=1)), LabelRecord("b", "late")]
     )
     assert again == LabelResult(accepted=0, unchanged=2, updated=0, unknown=[])
+    assert store.get("a")["label_received_at"] == received  # the same value: nothing moves
     changed = store.add_labels([LabelRecord("a", 0, T0 + timedelta(days=2))])
     assert changed == LabelResult(accepted=0, unchanged=0, updated=1, unknown=[])
 
     a = store.get("a")
     assert (a["label"], a["labeled_at"]) == (0, T0 + timedelta(days=2))
-    assert a["label_received_at"] == received
+    assert a["label_received_at"] > received  # a new value: received when it arrived
     assert store.get("b")["label"] == "late"
     assert store.get("c")["label"] is None
     assert store.get("ghost") is None
@@ -258,6 +259,66 @@ def test_read_joins_labels(store: PredictionStore) -> None:
     assert "label" not in store.read("late-arrival", labels=False).columns
 
 
+def _problem(rule: str) -> dict[str, object]:
+    return {"column": "stops", "value": [1, {"a": None}], "rule": rule, "policy": "flag"}
+
+
+def test_read_with_problems_adds_rules_and_label_received_at(
+    store: PredictionStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(base, "READ_CHUNK_ROWS", 2)  # the second chunk fails the typed parse
+    store.log(
+        [
+            record("a", inputs={"stops": 1, "rules": "an input"}),
+            record("b", 1, status="flagged", problems=[_problem("min"), _problem("type")]),
+            record("c", 2, inputs={"stops": "many"}, status="flagged", problems=[_problem("type")]),
+            record("d", 3, outputs=None, status="rejected", problems=[{"rule": "refused"}, {}]),
+        ]
+    )
+    store.add_labels([LabelRecord("a", 1), LabelRecord("c", 0)])
+    features: dict[str, type[pl.DataType]] = {"stops": pl.Int64, "rules": pl.String}
+    frame = store.read("late-arrival", schema=features, problems=True)
+    assert frame.columns == [
+        "id", "model", "version", "created_at", "status", "rules", "request_id", "stops",
+        "input_rules", "prediction", "score", "latency_total_ms", "label", "labeled_at",
+        "label_received_at",
+    ]  # fmt: skip
+    assert frame["rules"].to_list() == [[], ["min", "type"], ["type"], ["refused", None]]
+    assert frame["stops"].to_list() == [1, None, None, None]
+    assert frame["input_rules"].to_list() == ["an input", None, None, None]
+    received = [store.get(i)["label_received_at"] for i in "abcd"]  # type: ignore[index]
+    assert frame["label_received_at"].to_list() == received
+    assert received[0] is not None
+    assert received[1] is None
+    assert (frame.schema["rules"], frame.schema["label_received_at"]) == (
+        pl.List(pl.String),
+        pl.Datetime("us", "UTC"),
+    )
+
+    store.add_labels([LabelRecord("c", 1)])  # a new value: the monitor must see the change
+    relabeled = store.read("late-arrival", problems=True)["label_received_at"].to_list()
+    assert relabeled[0] == received[0]
+    assert relabeled[2] > received[2]
+
+    plain = store.read("late-arrival", schema=features)
+    without = [c for c in frame.columns if c not in ("rules", "label_received_at")]
+    assert plain.columns == ["rules" if c == "input_rules" else c for c in without]
+    assert plain["rules"].to_list() == ["an input", None, None, None]  # the input, not renamed
+    unlabeled = store.read("late-arrival", labels=False, problems=True)
+    assert "rules" in unlabeled.columns
+    assert "label_received_at" not in unlabeled.columns
+    empty = store.read("late-arrival", schema=features, problems=True, start=T0 + timedelta(1))
+    assert empty.height == 0
+    assert empty.schema == frame.schema
+
+
+def test_models_lists_every_model_that_logged(store: PredictionStore) -> None:
+    assert store.models() == []
+    store.log([record("a", model="zeta"), record("b", model="alpha")])
+    store.log([record("c", model="zeta"), record("d", model="Beta")])
+    assert store.models() == ["Beta", "alpha", "zeta"]
+
+
 def test_count_per_model(store: PredictionStore) -> None:
     store.log([record("a"), record("b", 1), record("c", 2, model="other")])
     assert (store.count(), store.count("late-arrival"), store.count("nothing")) == (3, 2, 0)
@@ -296,10 +357,11 @@ def test_new_migration_is_applied_once_on_open(
     store: PredictionStore, store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store.log([record("a")])
-    added = Migration(2, "notes", ("CREATE TABLE notes (prediction_id TEXT PRIMARY KEY)",))
+    newer = store.migrations[-1].version + 1
+    added = Migration(newer, "notes", ("CREATE TABLE notes (prediction_id TEXT PRIMARY KEY)",))
     monkeypatch.setattr(type(store), "migrations", (*store.migrations, added))
     upgraded = open_store(store_url)
-    assert upgraded.schema_version() == 2
+    assert upgraded.schema_version() == newer
     assert upgraded.migrate() == []
     assert upgraded.get("a") is not None
     upgraded.close()
@@ -308,16 +370,17 @@ def test_new_migration_is_applied_once_on_open(
 def test_failed_migration_changes_nothing(
     store: PredictionStore, store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    broken = Migration(2, "broken", ("CREATE TABLE half (x INTEGER)", "NOT SQL AT ALL"))
+    latest = store.migrations[-1].version
+    broken = Migration(latest + 1, "broken", ("CREATE TABLE half (x INTEGER)", "NOT SQL AT ALL"))
     monkeypatch.setattr(type(store), "migrations", (*store.migrations, broken))
     with pytest.raises(Exception, match=r"(?i)syntax"):
         open_store(store_url)
     monkeypatch.undo()
-    # Had "half" been created, migration 2 would fail now that it is fixed.
-    fixed = Migration(2, "fixed", ("CREATE TABLE half (x INTEGER)",))
+    # Had "half" been created, the next migration would fail now that it is fixed.
+    fixed = Migration(latest + 1, "fixed", ("CREATE TABLE half (x INTEGER)",))
     monkeypatch.setattr(type(store), "migrations", (*store.migrations, fixed))
-    assert store.schema_version() == 1
-    assert store.migrate() == [2]
+    assert store.schema_version() == latest
+    assert store.migrate() == [latest + 1]
 
 
 def test_database_of_a_newer_tether_is_refused(store: PredictionStore, store_url: str) -> None:

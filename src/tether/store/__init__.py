@@ -4,7 +4,8 @@
 at ``$TETHER_HOME/tether.db``) or PostgreSQL (``postgresql://...``, for several servers), with
 the same behaviour on both. Servers log through a :class:`GroupCommitter`, which commits the
 records of concurrent requests in shared transactions; monitoring reads windows back with
-:meth:`PredictionStore.read` as polars frames.
+:meth:`PredictionStore.read` as polars frames and keeps its results per window, every version,
+with :meth:`PredictionStore.save_window` (read back with :meth:`PredictionStore.read_results`).
 """
 
 from tether.store.base import PredictionStore, split_labels

@@ -1,10 +1,11 @@
 """The interface every prediction store keeps, and the bookkeeping all backends share.
 
-A :class:`PredictionStore` is append-only for predictions (a logged record is never rewritten)
-and last-writer-wins for labels. Backends only supply the SQL; validation, JSON encoding,
-duplicate handling and the label bookkeeping live here and in :mod:`tether.store.rows`, so that
-SQLite and PostgreSQL behave the same way, which ``tests/store/test_store_suite.py`` checks on
-both.
+A :class:`PredictionStore` is append-only for predictions (a logged record is never rewritten),
+last-writer-wins for labels, and keeps every version of the monitoring job's results for a
+window. Backends only supply the SQL; validation, JSON encoding, duplicate handling, the label
+bookkeeping and the versioning of results live here and in :mod:`tether.store.rows` and
+:mod:`tether.store.results`, so that SQLite and PostgreSQL behave the same way, which the suites
+in ``tests/store/`` check on both.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +27,14 @@ from tether.store.records import (
     LabelResult,
     PredictionRecord,
     StoreError,
+)
+from tether.store.results import (
+    MODELS,
+    Dialect,
+    SavedWindow,
+    result_frame,
+    result_rows,
+    window_frame,
 )
 from tether.store.rows import (
     Field,
@@ -40,7 +50,7 @@ from tether.store.rows import (
     stored_record,
     utc_window,
 )
-from tether.store.schema import Migration
+from tether.store.schema import Cursor, Migration
 
 __all__ = ["DuplicateIdError", "PredictionStore", "StoreError", "split_labels"]
 
@@ -121,6 +131,9 @@ class PredictionStore(ABC):
     migrations: tuple[Migration, ...]
     """The backend's schema migrations, oldest first."""
 
+    dialect: Dialect
+    """How the backend's SQL for the monitor's results differs from the shared statements."""
+
     def __init__(self) -> None:
         # What this process already wrote to the field catalog: the common batch adds nothing.
         self._shapes: set[Shape] = set()
@@ -157,7 +170,8 @@ class PredictionStore(ABC):
 
     def get(self, prediction_id: str) -> dict[str, Any] | None:
         """Every field of one logged record plus ``label``, ``labeled_at`` and
-        ``label_received_at`` (None while unlabeled); None for an unknown id."""
+        ``label_received_at`` (when the current label value was first received; None while
+        unlabeled); None for an unknown id."""
         if not isinstance(prediction_id, str):
             raise InputError(f"prediction id {prediction_id!r:.80} is not a string")
         row = self._get(prediction_id)
@@ -172,14 +186,19 @@ class PredictionStore(ABC):
         version: str | None = None,
         schema: Mapping[str, pl.DataType | type[pl.DataType]] | None = None,
         labels: bool = True,
+        problems: bool = False,
     ) -> pl.DataFrame:
         """The predictions of ``model`` made in ``[start, end)``, oldest first, as one frame.
 
         Columns: ``id``, ``model``, ``version``, ``created_at`` (Datetime us UTC), ``status``,
         ``request_id``, one per input, the output fields (``prediction`` always, ``score`` or
         ``proba_*``), ``latency_total_ms`` and, with ``labels``, ``label`` and ``labeled_at``.
-        An input named like one of those columns is renamed ``input_<name>`` (an output field,
-        ``output_<name>``), prefixed again while that name is taken.
+        ``problems`` adds what the monitoring job needs beyond that: ``rules`` after
+        ``status`` (List(String): the rule of each contract problem the record had, in order;
+        empty for none) and, with ``labels``, ``label_received_at`` last (when the current
+        label value was first received: a new value moves it, the same value sent again does
+        not). An input named like one of those columns is renamed ``input_<name>`` (an output
+        field, ``output_<name>``), prefixed again while that name is taken.
 
         Input columns are typed by ``schema`` (the bundle's feature schema) when given: exactly
         its columns, in its order. Otherwise there is one column per input field ever logged for
@@ -195,9 +214,154 @@ class PredictionStore(ABC):
         window = utc_window(start, end)
         if version is not None and not isinstance(version, str):
             raise InputError(f"version {version!r} is not a string")
-        with frame.WindowParser(schema=schema, labels=labels) as parser:
-            self._window(model, window, version, labels=labels, parser=parser)
+        with frame.WindowParser(schema=schema, labels=labels, problems=problems) as parser:
+            self._window(model, window, version, parser=parser)
             return parser.frame()
+
+    def models(self) -> list[str]:
+        """The models that logged predictions, sorted by name."""
+        return sorted(model for (model,) in self._query(MODELS, ()))
+
+    def save_window(
+        self,
+        model: str,
+        window_start: datetime,
+        window_end: datetime,
+        fingerprint: str,
+        results: pl.DataFrame,
+        *,
+        bundle_version: str,
+        rows: int,
+        labeled: int,
+        complete: bool,
+    ) -> int | None:
+        """Keep the monitoring job's ``results`` for one window of ``model`` as its next version.
+
+        In one transaction: when the window's newest stored version has this ``fingerprint``
+        (a re-run on unchanged data), nothing is written and the answer is None; otherwise the
+        window is written as version ``newest + 1`` (1 at first) with ``computed_at`` (now, UTC)
+        and the results, and the answer is that version. Earlier versions are kept as they were:
+        late labels that change a window give it a new version. Savers of one window are
+        serialized, so concurrent saves with different fingerprints get consecutive versions.
+
+        Parameters
+        ----------
+        model
+            The model the window belongs to.
+        window_start, window_end
+            ``[window_start, window_end)``, timezone-aware, start before end.
+        fingerprint
+            What the results were computed from (:func:`tether.monitor.windows.fingerprint`).
+        results
+            The window's tidy result rows: the columns of :data:`tether.monitor.RESULT_SCHEMA`
+            (cast where the meaning is kept; see :func:`tether.store.results.result_rows`).
+        bundle_version
+            The bundle version whose reference the window was compared with.
+        rows, labeled
+            Predictions in the window, and how many of them had labels.
+        complete
+            Whether the window was over (no prediction can still fall into it).
+
+        Raises :class:`~tether.errors.InputError` naming the argument or results column that
+        breaks its rule, before anything is written.
+
+        Example
+        -------
+        >>> import tempfile
+        >>> from tether.store import open_store
+        >>> from tether.store.results import RESULT_COLUMNS
+        >>> store = open_store(tempfile.mkdtemp() + "/log.db")
+        >>> day = datetime(2024, 5, 1, tzinfo=UTC), datetime(2024, 5, 2, tzinfo=UTC)
+        >>> psi = {"check": "drift", "metric": "psi", "column": "x", "value": 0.31, "alert": True}
+        >>> found = pl.DataFrame([psi], schema=RESULT_COLUMNS)  # as tether.monitor.results_frame
+        >>> facts = {"bundle_version": "ab12", "rows": 500, "labeled": 0, "complete": True}
+        >>> store.save_window("late", *day, "f1", found, **facts)
+        1
+        >>> store.save_window("late", *day, "f1", found, **facts) is None  # nothing changed
+        True
+        >>> store.save_window("late", *day, "f2", found, **{**facts, "labeled": 120})
+        2
+        >>> store.read_results("late").select("version", "labeled", "metric", "value").rows()
+        [(2, 120, 'psi', 0.31)]
+        >>> store.close()
+        """
+        saved = SavedWindow.check(
+            model, window_start, window_end, fingerprint, bundle_version, rows, labeled, complete
+        )
+        table = result_rows(results)
+        dialect = self.dialect
+        key = (saved.model, dialect.time(saved.start), dialect.time(saved.end))
+        with self._transaction() as cursor:
+            if dialect.lock is not None:
+                cursor.execute(dialect.lock, (saved.lock_key(),))
+            cursor.execute(dialect.latest(), key)
+            newest = cursor.fetchone()
+            if newest is not None and newest[1] == saved.fingerprint:
+                return None
+            version = 1 if newest is None else int(newest[0]) + 1
+            computed_at = dialect.time(datetime.now(UTC))
+            cursor.execute(
+                dialect.insert_window(),
+                (
+                    *key,
+                    version,
+                    saved.fingerprint,
+                    computed_at,
+                    saved.bundle_version,
+                    saved.rows,
+                    saved.labeled,
+                    saved.complete,
+                ),
+            )
+            if table:
+                cursor.executemany(
+                    dialect.insert_results(),
+                    [(*key, version, position, *row) for position, row in enumerate(table)],
+                )
+        return version
+
+    def read_results(
+        self,
+        model: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        check: str | None = None,
+        all_versions: bool = False,
+    ) -> pl.DataFrame:
+        """The stored results of ``model``'s windows that overlap ``[start, end)``.
+
+        Only each window's newest version unless ``all_versions``; only the rows of ``check``
+        when given. Columns (:data:`tether.store.results.RESULT_FRAME_COLUMNS`): the window's
+        ``model``, ``window_start``, ``window_end`` (Datetime us UTC), ``version``,
+        ``computed_at``, ``bundle_version``, ``window_rows`` (its ``rows``), ``labeled`` and
+        ``complete``, then the result columns with their types. Ordered by window start, end,
+        version, then as saved. A window overlaps when it starts before ``end`` and ends after
+        ``start``; an empty range matches none. No result gives an empty frame of these columns.
+        """
+        if not isinstance(model, str):
+            raise InputError(f"model {model!r} is not a string")
+        window = utc_window(start, end)
+        if check is not None and not isinstance(check, str):
+            raise InputError(f"check {check!r} is not a string")
+        if window[0] is not None and window[0] == window[1]:
+            return result_frame([])
+        sql, params = self.dialect.select_results(
+            model, window, check, all_versions=bool(all_versions)
+        )
+        return result_frame(self._query(sql, params))
+
+    def read_windows(self, model: str, *, all_versions: bool = False) -> pl.DataFrame:
+        """The saved windows of ``model``: for each, its newest version unless ``all_versions``.
+
+        Columns (:data:`tether.store.results.WINDOW_COLUMNS`): ``model``, ``window_start``,
+        ``window_end``, ``version``, ``fingerprint``, ``computed_at``, ``bundle_version``,
+        ``rows``, ``labeled``, ``complete``; ordered by window start, end and version.
+        """
+        if not isinstance(model, str):
+            raise InputError(f"model {model!r} is not a string")
+        sql, params = self.dialect.select_windows(model, all_versions=bool(all_versions))
+        return window_frame(self._query(sql, params))
 
     @abstractmethod
     def count(self, model: str | None = None) -> int:
@@ -243,13 +407,20 @@ class PredictionStore(ABC):
         window: Window,
         version: str | None,
         *,
-        labels: bool,
         parser: frame.WindowParser,
     ) -> None:
         """From one snapshot of the database, hand ``parser`` the catalog's entries of ``model``
         (and ``version``), then the window's predictions as NDJSON chunks of about
-        :data:`READ_CHUNK_ROWS` lines in :mod:`tether.store.frame`'s layout (with the label when
-        ``labels``), in any order."""
+        :data:`READ_CHUNK_ROWS` lines in :mod:`tether.store.frame`'s layout (with the fields the
+        parser's ``labels`` and ``problems`` ask for), in any order."""
+
+    @abstractmethod
+    def _transaction(self) -> AbstractContextManager[Cursor]:
+        """A cursor in a write transaction, committed when the block ends without error."""
+
+    @abstractmethod
+    def _query(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        """The rows of one read-only statement."""
 
     def __enter__(self) -> PredictionStore:
         return self

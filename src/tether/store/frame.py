@@ -6,6 +6,8 @@ prediction with the stored JSON columns spliced in unparsed::
     {"id":"…","model":"…","version":"…","created_at":<µs>,"status":"…","request_id":…,
      "inputs":{…},"outputs":{…}|null,"latency_total_ms":…,"label":…,"labeled_at":<µs>|null}
 
+(the label's fields only when asked for; a monitor's read, ``problems``, adds
+``"problems":[…]`` where there are any and, with the label, ``"label_received_at":<µs>|null``),
 and :class:`WindowParser` parses it with ``polars.read_ndjson`` against a full schema, which is
 multi-threaded and about five times faster than ``str.json_decode`` on a column of JSON strings
 (1M rows of 25 inputs: 2.6 s against 13 s). The schema of the inputs comes from the caller (the
@@ -34,6 +36,8 @@ META = {
     "request_id": pl.String,
 }
 LABEL = {"label": None, "labeled_at": pl.Int64}
+PROBLEMS = pl.List(pl.Struct({"rule": pl.String}))
+"""The stored problems as parsed: only each problem's rule (any JSON value read as text)."""
 JSON_TYPES = ("null", "integer", "real", "boolean", "text", "object", "array")
 """The JSON type names backends count values under."""
 
@@ -105,6 +109,9 @@ class WindowParser:
         The input columns and their types; from the catalog when None.
     labels
         Whether the lines carry ``label`` and ``labeled_at``.
+    problems
+        Whether the lines carry ``problems``, read into ``rules`` (each problem's rule) and,
+        with ``labels``, ``label_received_at``.
 
     Example
     -------
@@ -118,9 +125,16 @@ class WindowParser:
     (None, None, 1, 2.0)
     """
 
-    def __init__(self, *, schema: Schema | None = None, labels: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        schema: Schema | None = None,
+        labels: bool = True,
+        problems: bool = False,
+    ) -> None:
         self.schema = schema
         self.labels = labels
+        self.problems = problems
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tether-read")
         self._parts: list[Future[pl.DataFrame]] = []
         self._inputs: dict[str, pl.DataType | type[pl.DataType]] = {}
@@ -139,7 +153,7 @@ class WindowParser:
         )
         self._outputs = {"prediction": pl.Null(), **types.dtypes("outputs")}
         self._label = dtype_of(types.label)
-        self._full = _layout(self._inputs, self._outputs, self._label if self.labels else None)
+        self._full = self._layout(self._inputs, self._outputs, self._label)
 
     def feed(self, lines: bytes) -> None:
         """Queue complete NDJSON lines (no partial line) for parsing."""
@@ -150,7 +164,7 @@ class WindowParser:
         """The window's frame, once every chunk fed is parsed."""
         parts = [part.result() for part in self._parts]
         raw = pl.concat(parts) if parts else pl.DataFrame(schema=self._full)
-        return _flat(raw, list(self._inputs), list(self._outputs), self.labels)
+        return self._flat(raw)
 
     def close(self) -> None:
         """Stop the parsing thread (chunks not parsed yet are dropped)."""
@@ -166,26 +180,61 @@ class WindowParser:
         try:
             return pl.read_ndjson(lines, schema=self._full)
         except pl.exceptions.PolarsError:
-            text = _layout(
+            text = self._layout(
                 dict.fromkeys(self._inputs, pl.String()),
                 dict.fromkeys(self._outputs, pl.String()),
-                pl.String() if self.labels else None,
+                pl.String(),
             )
             raw = pl.read_ndjson(lines, schema=text)
             return _converted(raw, self._inputs, self._outputs, self._label)
 
+    def _layout(
+        self, inputs: Schema, outputs: Schema, label: pl.DataType
+    ) -> dict[str, pl.DataType]:
+        layout: dict[str, pl.DataType] = {name: dtype() for name, dtype in META.items()}
+        if inputs:
+            layout["inputs"] = pl.Struct(
+                {name: d if isinstance(d, pl.DataType) else d() for name, d in inputs.items()}
+            )
+        layout["outputs"] = pl.Struct(dict(outputs))
+        layout["latency_total_ms"] = pl.Float64()
+        if self.labels:
+            layout |= {"label": label, "labeled_at": pl.Int64()}
+        if self.problems:
+            layout["problems"] = PROBLEMS
+        if self.labels and self.problems:
+            layout["label_received_at"] = pl.Int64()
+        return layout
 
-def _layout(inputs: Schema, outputs: Schema, label: pl.DataType | None) -> dict[str, pl.DataType]:
-    layout: dict[str, pl.DataType] = {name: dtype() for name, dtype in META.items()}
-    if inputs:
-        layout["inputs"] = pl.Struct(
-            {name: d if isinstance(d, pl.DataType) else d() for name, d in inputs.items()}
-        )
-    layout["outputs"] = pl.Struct(dict(outputs))
-    layout["latency_total_ms"] = pl.Float64()
-    if label is not None:
-        layout |= {"label": label, "labeled_at": pl.Int64()}
-    return layout
+    def _flat(self, raw: pl.DataFrame) -> pl.DataFrame:
+        taken = {*META, "latency_total_ms", *LABEL}
+        if self.problems:
+            taken |= {"rules", "label_received_at"} if self.labels else {"rules"}
+        output_names = _renamed(list(self._outputs), taken, "output")
+        input_names = _renamed(list(self._inputs), taken | set(output_names), "input")
+        columns: list[str | pl.Expr] = [*META]
+        if self.problems:
+            rules = (
+                pl.col("problems")
+                .list.eval(pl.element().struct.field("rule"))
+                .fill_null(pl.lit([], dtype=pl.List(pl.String)))  # a line without problems
+            )
+            columns.insert(columns.index("status") + 1, rules.alias("rules"))
+        if input_names:
+            columns.append(pl.col("inputs").struct.rename_fields(input_names).struct.unnest())
+        columns += [
+            pl.col("outputs").struct.rename_fields(output_names).struct.unnest(),
+            "latency_total_ms",
+        ]
+        if self.labels:
+            columns += ["label", pl.col("labeled_at").cast(_TIMESTAMP)]
+            if self.problems:
+                columns.append(pl.col("label_received_at").cast(_TIMESTAMP))
+        frame = raw.select(columns)
+        in_order = frame.select(pl.col("created_at").diff().min() > 0).item()  # None: < 2 rows
+        if in_order is False:
+            frame = frame.sort("created_at", "id", maintain_order=True)
+        return frame.with_columns(pl.col("created_at").cast(_TIMESTAMP))
 
 
 def _converted(
@@ -224,26 +273,6 @@ def _convert(text: pl.Expr, dtype: pl.DataType | type[pl.DataType]) -> pl.Expr:
     if isinstance(dtype, pl.Null):
         return pl.lit(None, dtype=dtype)
     return text.cast(dtype, strict=False)
-
-
-def _flat(raw: pl.DataFrame, inputs: list[str], outputs: list[str], labels: bool) -> pl.DataFrame:
-    taken = {*META, "latency_total_ms", *LABEL}
-    output_names = _renamed(outputs, taken, "output")
-    input_names = _renamed(inputs, taken | set(output_names), "input")
-    columns: list[str | pl.Expr] = [*META]
-    if inputs:
-        columns.append(pl.col("inputs").struct.rename_fields(input_names).struct.unnest())
-    columns += [
-        pl.col("outputs").struct.rename_fields(output_names).struct.unnest(),
-        "latency_total_ms",
-    ]
-    if labels:
-        columns += ["label", pl.col("labeled_at").cast(_TIMESTAMP)]
-    frame = raw.select(columns)
-    in_order = frame.select(pl.col("created_at").diff().min() > 0).item()  # None: < 2 rows
-    if in_order is False:
-        frame = frame.sort("created_at", "id", maintain_order=True)
-    return frame.with_columns(pl.col("created_at").cast(_TIMESTAMP))
 
 
 def _renamed(names: list[str], taken: set[str], prefix: str) -> list[str]:

@@ -16,6 +16,7 @@ import threading
 import urllib.parse
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 import psycopg
 from psycopg.abc import Buffer
@@ -25,6 +26,7 @@ from tether.store import base, schema
 from tether.store.base import PredictionStore, split_labels
 from tether.store.frame import WindowParser
 from tether.store.records import DuplicateIdError, LabelResult, StoreError
+from tether.store.results import Dialect
 from tether.store.rows import (
     PREDICTION_COLUMNS,
     Field,
@@ -61,6 +63,14 @@ _LABEL = (
     """ || ',"label":' || coalesce(l.value::text, 'null') || ',"labeled_at":' || """
     f"""coalesce({_MICROS.format("l.labeled_at")}::text, 'null')"""
 )
+# Most records have no problems; leaving the field out for them (read as none) parses several
+# times faster than an empty list.
+_PROBLEMS = (
+    """ || CASE WHEN p.problems::text = '[]' THEN '' ELSE ',"problems":' || p.problems::text END"""
+)
+_RECEIVED = (
+    f""" || ',"label_received_at":' || coalesce({_MICROS.format("l.received_at")}::text, 'null')"""
+)
 # CSV with a delimiter and a quote character that valid JSON text never contains raw: every line
 # comes out exactly as the server built it, unquoted and unescaped.
 _COPY_OUT = "COPY ({}) TO STDOUT (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')"
@@ -86,6 +96,9 @@ class PostgresStore(PredictionStore):
     """
 
     migrations = schema.POSTGRES
+    # Savers of one window take a transaction lock on its key, so the second reads the first's
+    # version once it commits (READ COMMITTED: each statement sees the latest commits).
+    dialect = Dialect("%s", _MICROS, lambda at: at, lock="SELECT pg_advisory_xact_lock(%s)")
 
     def __init__(self, url: str) -> None:
         super().__init__()
@@ -182,8 +195,9 @@ class PostgresStore(PredictionStore):
                 )
             if replaced:
                 cursor.executemany(
-                    "UPDATE labels SET value = %s, labeled_at = %s WHERE prediction_id = %s",
-                    [(value, at, i) for i, value, at in replaced],
+                    "UPDATE labels SET value = %s, labeled_at = %s, received_at = %s "
+                    "WHERE prediction_id = %s",
+                    [(value, at, received_at, i) for i, value, at in replaced],
                 )
             if new or replaced:
                 cursor.executemany(_ADD_FIELDS, sorted(label_fields(new + replaced, owners)))
@@ -200,17 +214,20 @@ class PostgresStore(PredictionStore):
         window: Window,
         version: str | None,
         *,
-        labels: bool,
         parser: WindowParser,
     ) -> None:
         where, params = _where(model, window, version)
+        labels = parser.labels
         label_join = " LEFT JOIN labels l ON l.prediction_id = p.id" if labels else ""
+        line_sql = (
+            _LINE
+            + (_LABEL if labels else "")
+            + (_PROBLEMS if parser.problems else "")
+            + (_RECEIVED if labels and parser.problems else "")
+        )
         # No ORDER BY: sorting here would carry every built line through the sort (an external
         # merge on disk for a large window); the parser orders the frame instead.
-        lines_sql = (
-            f"SELECT {_LINE}{_LABEL if labels else ''} || '}}' "
-            f"FROM predictions p{label_join} WHERE {where}"
-        )
+        lines_sql = f"SELECT {line_sql} || '}}' FROM predictions p{label_join} WHERE {where}"
         with self._reader() as connection, connection.cursor() as cursor:
             # One snapshot for the catalog and the lines.
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -230,6 +247,10 @@ class PostgresStore(PredictionStore):
                         parser.feed(b"".join(rows))
                         rows = []
                 parser.feed(b"".join(rows))
+
+    def _query(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        with self._reader() as connection:
+            return connection.execute(sql, params).fetchall()
 
     def _connect(self) -> psycopg.Connection:
         connection = psycopg.connect(

@@ -116,7 +116,8 @@ class LabelResult:
 
     ``accepted``: first label for its prediction; ``unchanged``: the stored label sent again
     (nothing written); ``updated``: a different value replaced the stored one (the latest label
-    wins; ``label_received_at`` keeps the first receipt); ``unknown``: ids never logged, not stored.
+    wins, and ``label_received_at`` becomes the time it was received, so readers see the
+    prediction's label changed); ``unknown``: ids never logged, not stored.
 
     Example
     -------

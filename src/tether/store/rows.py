@@ -97,11 +97,7 @@ def prediction_row(record: PredictionRecord) -> PredictionRow:
         raise InputError(f"record {record!r:.80} is not a PredictionRecord")
     check_id(record.id)
     for name in ("model", "version"):
-        value = getattr(record, name)
-        if not isinstance(value, str) or not value or "\x00" in value:
-            raise InputError(
-                f"record {record.id!r}: {name} {value!r} is not a non-empty string without NUL"
-            )
+        check_name(getattr(record, name), f"record {record.id!r}: {name}")
     if record.status not in STATUSES:
         raise InputError(
             f"record {record.id!r}: status {record.status!r} is not one of {', '.join(STATUSES)}"
@@ -233,6 +229,14 @@ def check_id(prediction_id: object) -> None:
             f"prediction id {prediction_id!r:.80} is not a string of 1 to {MAX_ID_LENGTH} "
             "characters without NUL"
         )
+
+
+def check_name(value: object, field: str) -> str:
+    """``value`` when it is a non-empty string without NUL (which PostgreSQL text cannot hold);
+    InputError naming ``field`` otherwise."""
+    if not isinstance(value, str) or not value or "\x00" in value:
+        raise InputError(f"{field} {value!r:.80} is not a non-empty string without NUL")
+    return value
 
 
 def utc(value: object, field: str) -> dt.datetime:

@@ -12,6 +12,15 @@ JSON columns as text, ``latency_total_ms`` pulled out for queries) with an index
 ``part`` is ``inputs``, ``outputs`` or ``label``. Writers add to the catalog in the transaction
 that writes the values, so a window read learns its column types with one small query instead of
 parsing every stored document.
+
+Version 2 adds the monitoring job's results: ``monitor_windows`` (one row per computed version
+of a window: model, ``[window_start, window_end)``, version 1, 2, ..., the fingerprint of what
+the results were computed from, when, with which bundle version, on how many rows and labels,
+and whether the window was over) and ``monitor_results`` (the window's tidy result rows, the
+columns of :data:`tether.store.results.RESULT_COLUMNS`, keyed by the window's key, version and
+position in the saved frame). A version is never rewritten; a window recomputed on changed data
+gets the next version.
+
 Times are integer microseconds since the epoch (UTC) in SQLite and ``timestamptz`` in PostgreSQL.
 """
 
@@ -86,6 +95,49 @@ SQLITE: tuple[Migration, ...] = (
             ) WITHOUT ROWID""",
         ),
     ),
+    Migration(
+        2,
+        "monitor windows and results",
+        (
+            """CREATE TABLE monitor_windows (
+                model TEXT NOT NULL,
+                window_start INTEGER NOT NULL,
+                window_end INTEGER NOT NULL,
+                version INTEGER NOT NULL,
+                fingerprint TEXT NOT NULL,
+                computed_at INTEGER NOT NULL,
+                bundle_version TEXT NOT NULL,
+                "rows" INTEGER NOT NULL,
+                labeled INTEGER NOT NULL,
+                complete INTEGER NOT NULL CHECK (complete IN (0, 1)),
+                PRIMARY KEY (model, window_start, window_end, version),
+                CHECK (window_start < window_end)
+            ) WITHOUT ROWID""",
+            """CREATE TABLE monitor_results (
+                model TEXT NOT NULL,
+                window_start INTEGER NOT NULL,
+                window_end INTEGER NOT NULL,
+                version INTEGER NOT NULL,
+                position INTEGER NOT NULL,
+                "check" TEXT NOT NULL,
+                metric TEXT NOT NULL,
+                "column" TEXT,
+                segment TEXT,
+                segment_value TEXT,
+                value REAL,
+                lower REAL,
+                upper REAL,
+                baseline REAL,
+                alert INTEGER CHECK (alert IN (0, 1)),
+                "rows" INTEGER,
+                detail TEXT,
+                PRIMARY KEY (model, window_start, window_end, version, position),
+                FOREIGN KEY (model, window_start, window_end, version)
+                    REFERENCES monitor_windows (model, window_start, window_end, version)
+                    ON DELETE CASCADE
+            )""",
+        ),
+    ),
 )
 """SQLite migrations, oldest first."""
 
@@ -125,6 +177,49 @@ POSTGRES: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        2,
+        "monitor windows and results",
+        (
+            """CREATE TABLE monitor_windows (
+                model text NOT NULL,
+                window_start timestamptz NOT NULL,
+                window_end timestamptz NOT NULL,
+                version integer NOT NULL,
+                fingerprint text NOT NULL,
+                computed_at timestamptz NOT NULL,
+                bundle_version text NOT NULL,
+                "rows" bigint NOT NULL,
+                labeled bigint NOT NULL,
+                complete boolean NOT NULL,
+                PRIMARY KEY (model, window_start, window_end, version),
+                CHECK (window_start < window_end)
+            )""",
+            """CREATE TABLE monitor_results (
+                model text NOT NULL,
+                window_start timestamptz NOT NULL,
+                window_end timestamptz NOT NULL,
+                version integer NOT NULL,
+                position integer NOT NULL,
+                "check" text NOT NULL,
+                metric text NOT NULL,
+                "column" text,
+                segment text,
+                segment_value text,
+                value double precision,
+                lower double precision,
+                upper double precision,
+                baseline double precision,
+                alert boolean,
+                "rows" bigint,
+                detail text,
+                PRIMARY KEY (model, window_start, window_end, version, position),
+                FOREIGN KEY (model, window_start, window_end, version)
+                    REFERENCES monitor_windows (model, window_start, window_end, version)
+                    ON DELETE CASCADE
+            )""",
+        ),
+    ),
 )
 """PostgreSQL migrations, oldest first; ``json`` (not ``jsonb``) keeps the text as written."""
 
@@ -136,9 +231,11 @@ VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (
 
 
 class Cursor(Protocol):
-    """The part of a DB-API cursor :func:`migrate` uses (sqlite3 and psycopg both fit)."""
+    """The part of a DB-API cursor the shared store code uses (sqlite3 and psycopg both fit)."""
 
     def execute(self, query: Any, params: Any = ..., /) -> Any: ...
+
+    def executemany(self, query: Any, params_seq: Any, /) -> Any: ...
 
     def fetchone(self) -> Any: ...
 
@@ -172,7 +269,7 @@ def migrate(
     >>> import sqlite3
     >>> cursor = sqlite3.connect(":memory:").cursor()
     >>> migrate(cursor, SQLITE, url="sqlite:///:memory:", placeholder="?")
-    [1]
+    [1, 2]
     >>> migrate(cursor, SQLITE, url="sqlite:///:memory:", placeholder="?")
     []
     """

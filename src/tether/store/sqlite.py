@@ -18,12 +18,14 @@ import threading
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from tether.errors import first_line
 from tether.store import base, schema
 from tether.store.base import PredictionStore, split_labels
 from tether.store.frame import WindowParser
 from tether.store.records import DuplicateIdError, LabelResult, StoreError
+from tether.store.results import Dialect
 from tether.store.rows import (
     PREDICTION_COLUMNS,
     Field,
@@ -61,6 +63,10 @@ _LABEL = (
     """ || ',"label":' || coalesce(l.value, 'null')"""
     """ || ',"labeled_at":' || json_quote(l.labeled_at)"""
 )
+# Most records have no problems; leaving the field out for them (read as none) parses several
+# times faster than an empty list.
+_PROBLEMS = """ || CASE p.problems WHEN '[]' THEN '' ELSE ',"problems":' || p.problems END"""
+_RECEIVED = """ || ',"label_received_at":' || json_quote(l.received_at)"""
 _ADD_FIELDS = (
     "INSERT OR IGNORE INTO fields (model, version, part, key, json_type) VALUES (?, ?, ?, ?, ?)"
 )
@@ -81,11 +87,13 @@ class SQLiteStore(PredictionStore):
     >>> import tempfile
     >>> store = SQLiteStore(Path(tempfile.mkdtemp()) / "log.db")
     >>> store.url.startswith("sqlite:///"), store.schema_version(), store.ready()
-    (True, 1, True)
+    (True, 2, True)
     >>> store.close()
     """
 
     migrations = schema.SQLITE
+    # BEGIN IMMEDIATE holds the database's one write lock: savers of a window need no other.
+    dialect = Dialect("?", "{}", micros)
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = BUSY_TIMEOUT_S) -> None:
         super().__init__()
@@ -170,8 +178,9 @@ class SQLiteStore(PredictionStore):
                 [(i, value, _micros_or_none(at), received) for i, value, at in new],
             )
             cursor.executemany(
-                "UPDATE labels SET value = ?, labeled_at = ? WHERE prediction_id = ?",
-                [(value, _micros_or_none(at), i) for i, value, at in replaced],
+                "UPDATE labels SET value = ?, labeled_at = ?, received_at = ? "
+                "WHERE prediction_id = ?",
+                [(value, _micros_or_none(at), received, i) for i, value, at in replaced],
             )
             cursor.executemany(_ADD_FIELDS, sorted(label_fields(new + replaced, owners)))
         return result
@@ -192,12 +201,18 @@ class SQLiteStore(PredictionStore):
         window: Window,
         version: str | None,
         *,
-        labels: bool,
         parser: WindowParser,
     ) -> None:
         where, params = _where(model, window, version)
         catalog = "SELECT part, key, json_type FROM fields WHERE model = ?"
+        labels = parser.labels
         label_join = " LEFT JOIN labels l ON l.prediction_id = p.id" if labels else ""
+        line_sql = (
+            _LINE
+            + (_LABEL if labels else "")
+            + (_PROBLEMS if parser.problems else "")
+            + (_RECEIVED if labels and parser.problems else "")
+        )
         with self._reader() as connection:
             connection.execute("BEGIN")  # one snapshot for the catalog and the lines
             parser.catalog(
@@ -208,13 +223,17 @@ class SQLiteStore(PredictionStore):
             )
             connection.text_factory = bytes  # the lines go to polars as they are, never decoded
             cursor = connection.execute(
-                f"SELECT {_LINE}{_LABEL if labels else ''} || '}}' FROM predictions p{label_join} "
+                f"SELECT {line_sql} || '}}' FROM predictions p{label_join} "
                 f"WHERE {where} ORDER BY p.created_at, p.rowid",
                 params,
             )
             while rows := cursor.fetchmany(base.READ_CHUNK_ROWS):
                 parser.feed(b"\n".join([line for (line,) in rows]))
             connection.execute("COMMIT")
+
+    def _query(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        with self._reader() as connection:
+            return connection.execute(sql, params).fetchall()
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(
