@@ -18,10 +18,13 @@ import polars as pl
 
 from benchmarks.bundle import bench_bundle
 from benchmarks.drift.run import bench_drift, bench_fpr, bench_power
+from benchmarks.estimation.run import bench_estimation
 from benchmarks.measure import best_of, in_fresh_process, interleaved
+from benchmarks.monitor import bench_monitor
 from benchmarks.online_path import bench_online_path
 from benchmarks.peers import run_peer
 from benchmarks.report import write_table
+from benchmarks.serving.run import bench_serving
 from benchmarks.store import bench_store
 from benchmarks.synthetic import write_standard_parquet
 from tether import Contract, Profile, content_hash
@@ -205,6 +208,9 @@ BENCHMARKS: dict[str, Callable[[], None]] = {
     "bundle": bench_bundle,
     "online": bench_online_path,
     "store": bench_store,
+    "serving": bench_serving,
+    "estimation": bench_estimation,
+    "monitor": bench_monitor,
 }
 
 

@@ -54,7 +54,7 @@ def bench_store() -> None:
     frame = standard_frame(ROWS, seed=0)
     schema = dict(frame.schema)
     read_rows, commit_rows = [], []
-    with tempfile.TemporaryDirectory() as folder, _postgres() as postgres_url:
+    with tempfile.TemporaryDirectory() as folder, throwaway_postgres() as postgres_url:
         for backend, url in (
             ("SQLite", str(Path(folder) / "log.db")),
             ("PostgreSQL", postgres_url),
@@ -103,10 +103,19 @@ def bench_store() -> None:
     )
 
 
-def fill(store: PredictionStore, frame: pl.DataFrame) -> float:
-    """Log the frame's rows as predictions (seconds taken), then label every second one."""
-    rng = np.random.default_rng(0)
-    scores = rng.random(frame.height)
+def fill(
+    store: PredictionStore,
+    frame: pl.DataFrame,
+    *,
+    model: str = "bench",
+    version: str = "v1",
+    scores: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
+) -> float:
+    """Log the frame's rows as ``model``'s predictions (seconds taken), then label every second
+    one. Scores and labels are random unless given."""
+    if scores is None:
+        scores = np.random.default_rng(0).random(frame.height)
     started = time.perf_counter()
     ids = []
     for offset in range(0, frame.height, BATCH):
@@ -114,8 +123,8 @@ def fill(store: PredictionStore, frame: pl.DataFrame) -> float:
         records = [
             PredictionRecord(
                 new_prediction_id(),
-                "bench",
-                "v1",
+                model,
+                version,
                 START + timedelta(milliseconds=offset + i),
                 row,
                 {"prediction": int(scores[offset + i] > 0.5), "score": float(scores[offset + i])},
@@ -128,10 +137,11 @@ def fill(store: PredictionStore, frame: pl.DataFrame) -> float:
         store.log(records)
         ids += [record.id for record in records]
     seconds = time.perf_counter() - started
+    if labels is None:
+        labels = np.array([int(i[-1], 16) % 2 for i in ids])
     for offset in range(0, len(ids), 2 * BATCH):
-        store.add_labels(
-            [LabelRecord(i, int(i[-1], 16) % 2) for i in ids[offset : offset + 2 * BATCH : 2]]
-        )
+        picked = range(offset, min(offset + 2 * BATCH, len(ids)), 2)
+        store.add_labels([LabelRecord(ids[k], int(labels[k])) for k in picked])
     return seconds
 
 
@@ -178,7 +188,7 @@ def _record() -> PredictionRecord:
 
 
 @contextlib.contextmanager
-def _postgres() -> Iterator[str]:
+def throwaway_postgres() -> Iterator[str]:
     if os.environ.get("TETHER_BENCH_PG_URL"):
         yield os.environ["TETHER_BENCH_PG_URL"]
         return

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import polars as pl
 import pytest
 
 from tether import Contract, Profile
@@ -18,7 +19,7 @@ def demo_run(tmp_path_factory):
         cwd=workdir,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
         env={"COLUMNS": "160", "PATH": "/usr/bin:/bin"},
     )
     return done, workdir / "demo-out"
@@ -137,3 +138,23 @@ def test_demo_serves_july_logs_it_and_takes_labels(demo_run):
         assert store.count("late-arrival") == 29_425
     finally:
         store.close()
+
+
+def test_demo_monitors_july_and_backfills_late_labels(demo_run):
+    done, out = demo_run
+    assert "5 windows of 6,000 predictions checked and stored" in done.stdout
+    # the labeled weeks: realized AUC outside the band estimated from the scores
+    assert "realized ROC AUC lies outside the band CBPE estimated" in done.stdout
+    assert "2 window(s) recomputed as a new result version, 3 unchanged" in done.stdout
+    from tether.store import open_store
+
+    store = open_store(str(out / "tether.db"))
+    try:
+        windows = store.read_windows("late-arrival", all_versions=True)
+        assert windows.height == 7  # five windows, two of them with a second version
+        exported = pl.read_parquet(out / "july-training.parquet")
+        assert exported.height > 27_000
+        assert exported["late"].null_count() == 0
+    finally:
+        store.close()
+    assert (out / "review.csv").exists()

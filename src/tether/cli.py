@@ -6,6 +6,7 @@ Exit status: 0 when all is well, 1 when the data breaks its contract, 2 for a us
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from tether.profile import Profile
 
 if TYPE_CHECKING:
     from tether.bundle import Bundle
+    from tether.monitor import MonitorRun
 
 app = typer.Typer(
     name="tether",
@@ -45,6 +47,13 @@ registry_app = typer.Typer(
     help="Model versions, aliases, rollbacks and the audit log.", no_args_is_help=True
 )
 app.add_typer(registry_app, name="registry")
+monitor_app = typer.Typer(
+    help="Monitor logged traffic: drift, performance, calibration, cost.", no_args_is_help=True
+)
+app.add_typer(monitor_app, name="monitor")
+review_app = typer.Typer(help="Human review of predictions: export a sample, import its labels.",
+                         no_args_is_help=True)  # fmt: skip
+app.add_typer(review_app, name="review")
 
 out = Console()
 err = Console(stderr=True)
@@ -58,6 +67,16 @@ RegistryOpt = Annotated[
     typer.Option(
         "--registry", help="Registry folder or fsspec URL (default: $TETHER_HOME/registry)."
     ),
+]
+StoreOpt = Annotated[
+    str | None,
+    typer.Option("--store", help="Prediction store URL (default: $TETHER_DB_URL, else SQLite)."),
+]
+SinceOpt = Annotated[
+    str | None, typer.Option(help="Start of the period, ISO time (UTC unless it says).")
+]
+UntilOpt = Annotated[
+    str | None, typer.Option(help="End of the period (excluded), ISO time (default: now).")
 ]
 TrustedOpt = Annotated[
     bool, typer.Option("--trusted", help="Allow pickled models: only for files you trust.")
@@ -276,6 +295,125 @@ def lineage_command(
     if found is None:
         raise TetherError(f"no prediction with id {prediction_id!r} in {opened.url}")
     out.print_json(json.dumps(found, default=str))
+
+
+@monitor_app.command("run")
+def monitor_run(
+    name: Annotated[str, typer.Argument(help="The model's registry name.")],
+    window: Annotated[
+        str | None, typer.Option(help="Window period: 10m, 1h, 1d, 1w (default: 1d).")
+    ] = None,
+    rows: Annotated[
+        int | None, typer.Option(help="Windows of this many predictions instead of periods.")
+    ] = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    every: Annotated[
+        str | None, typer.Option(help="Run again at this interval (10m, 1h) until interrupted.")
+    ] = None,
+    store: StoreOpt = None,
+    registry: RegistryOpt = None,
+) -> None:
+    """Check each window of logged traffic and store the results (re-runs are idempotent).
+
+    Exit status 1 when a window of this run raised an alert.
+    """
+    import time
+
+    from tether.monitor import Monitor
+
+    if window is not None and rows is not None:
+        raise TetherError("choose --window or --rows, not both")
+    pause = _seconds(every) if every is not None else None
+    monitor = Monitor(store, registry)
+    try:
+        while True:
+            run = monitor.run(
+                name, window=window or "1d", rows=rows, since=_time(since), until=_time(until)
+            )
+            _print_monitor(run)
+            if pause is None:
+                break
+            time.sleep(pause)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        monitor.store.close()
+    if pause is None and run.alerts.height:
+        raise typer.Exit(1)
+
+
+@app.command("export-training-set")
+def export_training_set_command(
+    name: Annotated[str, typer.Argument(help="The model's registry name.")],
+    out_path: Annotated[Path, typer.Option("--out", help="Parquet file to write.")],
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    include_flagged: Annotated[
+        bool, typer.Option(help="Keep records served with a broken flag rule too.")
+    ] = False,
+    store: StoreOpt = None,
+    registry: RegistryOpt = None,
+) -> None:
+    """Write labeled production inputs that passed validation as the next training set."""
+    from tether.monitor import export_training_set
+    from tether.registry import Registry
+    from tether.store import open_store
+
+    bundle = Registry(registry).load(name)
+    with open_store(store) as opened:
+        export = export_training_set(
+            opened, name, out_path, bundle, since=_time(since), until=_time(until),
+            include_flagged=include_flagged,
+        )  # fmt: skip
+    out.print(
+        f"wrote {export.rows:,} rows to {export.path} ({export.content_hash}); "
+        f"versions {', '.join(v[:12] for v in export.versions)}, {export.first} to {export.last}"
+    )
+
+
+@review_app.command("export")
+def review_export(
+    name: Annotated[str, typer.Argument(help="The model's registry name.")],
+    out_path: Annotated[Path, typer.Option("--out", help="csv or parquet file to write.")],
+    per_window: Annotated[int, typer.Option(help="Predictions per window.")] = 50,
+    window: Annotated[str, typer.Option(help="Window period.")] = "1d",
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    seed: Annotated[int, typer.Option(help="Seed of the sample.")] = 0,
+    store: StoreOpt = None,
+    registry: RegistryOpt = None,
+) -> None:
+    """Write a sample of unlabeled predictions per window, stratified by confidence and segment,
+    with an empty label column for reviewers."""
+    from tether.monitor import export_review
+    from tether.registry import Registry
+    from tether.store import open_store
+
+    bundle = Registry(registry).load(name)
+    with open_store(store) as opened:
+        sample = export_review(
+            opened, name, out_path, bundle, per_window=per_window, window=window,
+            since=_time(since), until=_time(until), seed=seed,
+        )  # fmt: skip
+    out.print(f"wrote {sample.height:,} predictions to review to {out_path}")
+
+
+@review_app.command("import")
+def review_import(
+    path: Annotated[Path, typer.Argument(help="The reviewed csv or parquet file.")],
+    store: StoreOpt = None,
+) -> None:
+    """Send the labels filled in a review file to the store."""
+    from tether.monitor import import_review
+    from tether.store import open_store
+
+    with open_store(store) as opened:
+        done = import_review(opened, path)
+    out.print(
+        f"{done.accepted:,} labels accepted, {done.updated:,} updated, {done.unchanged:,} "
+        f"unchanged, {len(done.unknown):,} unknown ids"
+    )
 
 
 @app.command("demo")
@@ -659,6 +797,55 @@ def _write_frame(frame: pl.DataFrame, path: Path) -> None:
         frame.write_parquet(path)
     else:
         frame.write_csv(path)
+
+
+def _print_monitor(run: MonitorRun) -> None:
+    table = Table(title=f"{run.model}: {run.windows.height} windows")
+    for column in ("window", "version", "rows", "labeled", "stored", "alerts"):
+        table.add_column(column)
+    for row in run.windows.iter_rows(named=True):
+        stored = "unchanged" if row["result_version"] is None else f"v{row['result_version']}"
+        labeled = row["labeled"] / row["served"] if row["served"] else 0.0
+        table.add_row(
+            f"{row['window_start']:%Y-%m-%d %H:%M} → {row['window_end']:%Y-%m-%d %H:%M}"
+            + ("" if row["complete"] else " (open)"),
+            row["bundle_version"][:12], f"{row['rows']:,}", f"{labeled:.0%}", stored,
+            _alert_counts(row["alerts"]),
+        )  # fmt: skip
+    out.print(table)
+    for row in run.windows.filter(pl.col("alerts").list.len() > 0).iter_rows(named=True):
+        out.print(f"{row['window_start']:%Y-%m-%d %H:%M}: {', '.join(row['alerts'])}")
+    timings = ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds in run.seconds.items())
+    out.print(f"time: {timings}")
+
+
+def _alert_counts(alerts: list[str]) -> str:
+    """``drift 3, silent 1``: how many alerts of each check."""
+    counts: dict[str, int] = {}
+    for name in alerts:
+        check = name.split(":", 1)[0]
+        counts[check] = counts.get(check, 0) + 1
+    return ", ".join(f"{check} {n}" for check, n in counts.items())
+
+
+def _time(text: str | None) -> dt.datetime | None:
+    if text is None:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise TetherError(
+            f"time {text!r} is not ISO 8601 (e.g. 2024-05-01 or 2024-05-01T12:00)"
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _seconds(period: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    number, unit = period[:-1], period[-1:]
+    if unit not in units or not number.isdigit() or int(number) < 1:
+        raise TetherError(f"--every {period!r} must be a whole number with s, m, h or d (10m)")
+    return int(number) * units[unit]
 
 
 def _short(value: object, width: int = 40) -> str:

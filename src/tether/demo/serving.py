@@ -133,7 +133,7 @@ def _server(registry: Path, store_url: str) -> Iterator[str]:
     command = [
         sys.executable, "-m", "tether.cli", "serve", f"{MODEL}@champion",
         "--registry", str(registry), "--store", store_url, "--port", str(port),
-        "--log-level", "WARNING",
+        "--log-level", "ERROR",
     ]  # fmt: skip
     process = subprocess.Popen(command, env=os.environ.copy())
     base = f"http://127.0.0.1:{port}"
