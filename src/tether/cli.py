@@ -343,6 +343,51 @@ def monitor_run(
         raise typer.Exit(1)
 
 
+@monitor_app.command("results")
+def monitor_results(
+    name: Annotated[str, typer.Argument(help="The model's registry name.")],
+    check: Annotated[
+        str | None, typer.Option(help="Only this check (drift, estimated, realized, silent...).")
+    ] = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    alerts: Annotated[bool, typer.Option("--alerts", help="Only rows that alert.")] = False,
+    all_versions: Annotated[
+        bool, typer.Option("--all-versions", help="Every stored version, not only the latest.")
+    ] = False,
+    out_path: Annotated[
+        Path | None, typer.Option("-o", "--out", help="Write csv or parquet instead of printing.")
+    ] = None,
+    store: StoreOpt = None,
+) -> None:
+    """The stored monitoring results, latest version of each window unless --all-versions."""
+    from tether.store import open_store
+
+    with open_store(store) as opened:
+        frame = opened.read_results(
+            name, start=_time(since), end=_time(until), check=check, all_versions=all_versions
+        )
+    if alerts:
+        frame = frame.filter(pl.col("alert"))
+    if out_path is not None:
+        _write_frame(frame, out_path)
+        out.print(f"wrote {frame.height:,} result rows to {out_path}")
+        return
+    shown = frame.select(
+        pl.col("window_start").dt.strftime("%Y-%m-%d %H:%M").alias("window"),
+        "version", "check", "metric", "column", "segment_value", "value", "lower", "upper",
+        "alert",
+    )  # fmt: skip
+    table = Table(title=f"{name}: {frame.height:,} result rows")
+    for column in shown.columns:
+        table.add_column(column)
+    for row in shown.head(200).iter_rows():
+        table.add_row(*(_short(value, 24) for value in row))
+    out.print(table)
+    if shown.height > 200:
+        out.print(f"… {shown.height - 200:,} more rows; write them all with --out")
+
+
 @app.command("export-training-set")
 def export_training_set_command(
     name: Annotated[str, typer.Argument(help="The model's registry name.")],

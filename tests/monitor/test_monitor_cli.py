@@ -80,3 +80,18 @@ def test_export_training_set_and_review_round_trip(home, tmp_path) -> None:
     imported = tether("review", "import", review, "--store", db)
     assert imported.returncode == 0, imported.stderr
     assert f"{sample.height:,} labels accepted" in imported.stdout
+
+
+def test_monitor_results_prints_and_writes_the_stored_rows(home, tmp_path) -> None:
+    registry, db = home
+    tether("monitor", "run", "late", "--store", db, "--registry", registry)
+    shown = tether("monitor", "results", "late", "--check", "estimated", "--store", db)
+    assert shown.returncode == 0, shown.stderr
+    assert "roc_auc" in shown.stdout
+    written = tether("monitor", "results", "late", "--alerts", "--store", db,
+                     "--out", tmp_path / "alerts.csv")  # fmt: skip
+    assert written.returncode == 0, written.stderr
+    alerts = pl.read_csv(tmp_path / "alerts.csv")
+    assert alerts.height > 0
+    assert alerts["alert"].all()
+    assert {"window_start", "version", "check", "metric", "value"} <= set(alerts.columns)
