@@ -3,6 +3,7 @@ idempotent re-runs, result versions when late labels arrive, training-set export
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import numpy as np
@@ -69,6 +70,22 @@ def test_each_day_is_a_window_with_every_check(setup) -> None:
     # day 3 has no labels: estimated but not realized performance
     assert "realized" not in set(results_of(found, 2)["check"])
     assert "estimated" in set(results_of(found, 2)["check"])
+    day = results_of(found, 0)
+    expected = day.filter(pl.col("metric").str.starts_with("expected_"))
+    assert sorted(expected["metric"]) == [
+        "expected_fn",
+        "expected_fp",
+        "expected_tn",
+        "expected_tp",
+    ]
+    assert sum(expected["value"]) == pytest.approx(2_000)
+    curve = day.filter((pl.col("metric") == "reliability_curve") & pl.col("segment").is_null())
+    bins = json.loads(curve["detail"][0])["bins"]
+    assert sum(b["rows"] for b in bins) == 2_000
+    # cost per airport, estimated on every served row and realized on the labeled ones
+    for metric in ("estimated_cost_per_prediction", "cost_per_prediction"):
+        per_origin = day.filter((pl.col("metric") == metric) & (pl.col("segment") == "origin"))
+        assert sorted(per_origin["segment_value"]) == ["EWR", "JFK", "LGA"]
     coverage = found.results.filter(pl.col("metric") == "label_coverage")["value"].to_list()
     assert coverage == [1.0, 1.0, 0.0]
     assert set(found.seconds) >= {"read", "drift", "estimation", "save"}

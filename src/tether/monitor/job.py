@@ -213,8 +213,9 @@ class Monitor:
             )
         with timer("business"):
             rows += quality.business(
-                bundle, labeled, estimate, segments=segments, min_rows=self.min_segment_rows
-            )
+                bundle, served, labeled, estimator, estimate, segments=segments,
+                min_rows=self.min_segment_rows,
+            )  # fmt: skip
         with timer("concept"):
             if labeled.height:
                 rows += concept.concept_drift(labeled, bundle.task).to_dicts()

@@ -18,10 +18,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
+from tether.errors import InputError
 from tether.monitor.drift_checks import score_columns
 from tether.monitor.result import result
 from tether.performance.business import outcome_cost
-from tether.performance.calibration import brier_score, expected_calibration_error
+from tether.performance.calibration import (
+    brier_score,
+    expected_calibration_error,
+    reliability_curve,
+)
 from tether.performance.estimation import PerformanceEstimate, PerformanceEstimator
 
 if TYPE_CHECKING:
@@ -109,7 +114,10 @@ def estimated(
     """Estimated metrics of the whole window (``check="estimated"``: the estimate with its band,
     alert against the thresholds) and, where the realized value of the same window exists, a
     ``divergence`` row: realized minus estimated, alert when realized lies outside the band."""
-    rows = []
+    rows = [
+        result("estimated", f"expected_{outcome}", count, rows=estimate.rows)
+        for outcome, count in (estimate.confusion or {}).items()
+    ]
     overall = {
         row["metric"]: row for row in realized_rows if row["segment"] is None
     }  # fmt: skip
@@ -168,37 +176,51 @@ def calibration(
                 segment_value=value, baseline=_baseline(bundle, "brier", segment, value), rows=n,
             )
         )  # fmt: skip
+        curve = reliability_curve(y, s, bins=CALIBRATION_BINS)
+        rows.append(
+            result(
+                "calibration", "reliability_curve", None, segment=segment,
+                segment_value=value, rows=n, detail={"bins": curve.to_dicts()},
+            )
+        )  # fmt: skip
     return rows
 
 
 def business(
     bundle: Bundle,
+    served: pl.DataFrame,
     labeled: pl.DataFrame,
+    estimator: PerformanceEstimator | None,
     estimate: PerformanceEstimate | None,
     *,
     segments: list[str],
     min_rows: int,
 ) -> list[dict[str, Any]]:
     """Money per prediction from the bundle's cost matrix (``check="business"``): realized on
-    the labeled rows (overall and per segment), estimated on the whole window, against the
+    the labeled rows and estimated on all served rows, overall and per segment, against the
     bundle's expected cost at validation."""
     cost = bundle.metadata.get("cost")
     if not cost:
         return []
     baseline = bundle.cost["per_prediction"] if bundle.cost else None
     rows = []
-    if estimate is not None and estimate.cost is not None:
-        expected = estimate.cost
-        std = expected.get("std")
-        per_std = None if std is None or not expected["rows"] else std / expected["rows"]
-        rows.append(
-            result(
-                "business", "estimated_cost_per_prediction", expected["per_prediction"],
-                baseline=baseline, rows=expected["rows"],
-                detail={"total": expected["total"], "std_per_prediction": per_std,
-                        "outcomes": expected["outcomes"]},
-            )
-        )  # fmt: skip
+    if estimator is not None:
+        for segment, value, part in _groups(served, segments, min_rows):
+            found = estimate if segment is None else _estimate_part(bundle, estimator, part)
+            if found is None or found.cost is None:
+                continue
+            expected = found.cost
+            std = expected.get("std")
+            per_std = None if std is None or not expected["rows"] else std / expected["rows"]
+            rows.append(
+                result(
+                    "business", "estimated_cost_per_prediction", expected["per_prediction"],
+                    segment=segment, segment_value=value, baseline=baseline,
+                    rows=expected["rows"],
+                    detail={"total": expected["total"], "std_per_prediction": per_std,
+                            "outcomes": expected["outcomes"]},
+                )
+            )  # fmt: skip
     for segment, value, part in _groups(labeled, segments, min_rows):
         y, mask = labels_of(bundle, part)
         if not mask.any():
@@ -214,6 +236,16 @@ def business(
             )
         )  # fmt: skip
     return rows
+
+
+def _estimate_part(
+    bundle: Bundle, estimator: PerformanceEstimator, part: pl.DataFrame
+) -> PerformanceEstimate | None:
+    """The estimate of one segment's rows; None when the estimator cannot judge so few."""
+    try:
+        return estimate(bundle, estimator, part)
+    except InputError:
+        return None
 
 
 def _groups(
