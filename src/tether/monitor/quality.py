@@ -269,7 +269,9 @@ def _baseline(bundle: Bundle, metric: str, segment: str | None, value: Any) -> f
         & (pl.col("segment") == (segment or "all"))
         & (pl.col("value") == ("all" if segment is None else str(value)))
     )
-    return None if found.height == 0 else float(found["estimate"][0])
+    estimate = found["estimate"][0] if found.height else None
+    # undefined at validation (precision without a predicted positive): no baseline
+    return None if estimate is None else float(estimate)
 
 
 def _outside(value: float | None, lower: float, upper: float) -> bool:
