@@ -316,7 +316,7 @@ def monitor_run(
 ) -> None:
     """Check each window of logged traffic and store the results (re-runs are idempotent).
 
-    Exit status 1 when a window of this run raised an alert.
+    Exit status 1 when a window's latest results alert (recomputed now or stored before).
     """
     import time
 
@@ -326,6 +326,7 @@ def monitor_run(
         raise TetherError("choose --window or --rows, not both")
     pause = _seconds(every) if every is not None else None
     monitor = Monitor(store, registry)
+    run = None
     try:
         while True:
             run = monitor.run(
@@ -339,7 +340,7 @@ def monitor_run(
         pass
     finally:
         monitor.store.close()
-    if pause is None and run.alerts.height:
+    if run is not None and run.windows["alerts"].list.len().sum():
         raise typer.Exit(1)
 
 

@@ -48,7 +48,9 @@ def test_monitor_run_prints_windows_stores_them_and_exits_1_on_alerts(home) -> N
     assert "v1" in first.stdout
     again = tether("monitor", "run", "late", "--store", db, "--registry", registry)
     assert again.stdout.count("unchanged") == 2
-    assert again.returncode == 0  # nothing new was computed, so nothing new alerts
+    # nothing was recomputed, but the stored alert still stands until its data changes
+    assert again.returncode == 1
+    assert "drift:drifted_columns" in again.stdout
 
 
 def test_monitor_run_refuses_bad_options_in_one_line(home) -> None:

@@ -233,14 +233,16 @@ def test_concept_drift_with_a_monitor_continues_the_stream_across_windows() -> N
     assert change["id"].startswith("p")
 
 
-def test_no_labeled_rows_or_a_short_stream_give_rows_without_alert() -> None:
+def test_no_labeled_rows_or_a_short_stream_give_rows_without_a_value_or_alert() -> None:
     unlabeled = labeled_window(errors(0)[:50]).with_columns(pl.lit(None, pl.Int64).alias("label"))
     found = concept_drift(unlabeled, "binary")
     assert found["value"].to_list() == [None, None, None]
     assert not found["alert"].any()
     assert "no labeled rows" in found["detail"][0]
     short = concept_drift(labeled_window(errors(0)[:200]), "binary")
-    assert short["value"].to_list() == [0.0, 0.0, 0.0]
+    # warming up: no verdict yet, rather than "no change found"
+    assert short["value"].to_list() == [None, None, None]
+    assert not short["alert"].any()
     assert "warming up: 200 of 1000" in short["detail"][0]
 
 

@@ -31,6 +31,7 @@ from tether.bundle.bundle import (
     Bundle,
     encode_target,
     model_scores,
+    output_columns,
     table_to_json,
 )
 from tether.bundle.lineage import TrainingRun, data_lineage, environment, git_lineage
@@ -341,7 +342,10 @@ def _estimation(
     except ImportError:
         reason = "DLE needs LightGBM (the 'boosting' extra); the monitor will not estimate"
         return {"method": None, "reason": reason}, None
-    dle = DLE(cost=cost, seed=seed).fit(features, y_true, scores)
+    try:
+        dle = DLE(cost=cost, seed=seed).fit(features, y_true, scores)
+    except InputError as exc:  # a validation set too small to train and check nanny models
+        return {"method": None, "reason": f"DLE could not be fitted: {exc}"}, None
     return {"method": "dle", "reason": None}, dle.to_bytes()
 
 
@@ -364,14 +368,18 @@ def _reference_scores(
     segments = segments.rename({c: f"segment_{c}" for c in segments.columns if c in taken})
     frame = pl.concat([frame, segments], how="horizontal")
     if frame.height > REFERENCE_SCORE_ROWS:
-        frame = frame.sample(REFERENCE_SCORE_ROWS, seed=seed)
+        # in validation order: CBPE's reference chunks are consecutive rows (often time)
+        rng = np.random.default_rng(seed)
+        keep = np.sort(rng.choice(frame.height, REFERENCE_SCORE_ROWS, replace=False))
+        frame = frame[keep]
     return frame
 
 
 def _score_frame(scores: np.ndarray, task: str, classes: list[Any]) -> pl.DataFrame:
-    if task == "multiclass":
-        return pl.DataFrame({f"proba_{label}": scores[:, i] for i, label in enumerate(classes)})
-    return pl.DataFrame({"score" if task == "binary" else "prediction": scores})
+    matrix = scores.reshape(len(scores), -1)
+    return pl.DataFrame(
+        {name: matrix[:, i] for i, name in enumerate(output_columns(task, classes))}
+    )
 
 
 def _onnx(

@@ -125,6 +125,11 @@ class Bundle:
                 self._files[ONNX_FILE], self.metadata["onnx"]["inputs"], task=self.task
             )
 
+    @property
+    def output_columns(self) -> list[str]:
+        """The columns of this model's scores in predictions and the prediction log."""
+        return output_columns(self.task, self.classes)
+
     def estimator(self) -> PerformanceEstimator | None:
         """The estimator of this model's performance without labels: CBPE fitted on the stored
         validation scores (classifiers) or the DLE nanny models trained at build (regressors);
@@ -136,10 +141,7 @@ class Bundle:
             return None if stored is None else DLE.from_bytes(stored)
         if self.reference_scores is None:
             return None
-        columns = (
-            [f"proba_{label}" for label in self.classes] if self.task == "multiclass" else ["score"]
-        )
-        scores = self.reference_scores.select(columns).to_numpy()
+        scores = self.reference_scores.select(self.output_columns).to_numpy()
         cost = self.metadata.get("cost")
         return CBPE(threshold=self.threshold, cost=cost).fit(
             self.reference_scores.get_column("label").to_numpy(),
@@ -315,6 +317,20 @@ class Bundle:
             return pl.DataFrame([labels, pl.Series("score", scores)])
         columns = {f"proba_{label}": scores[:, i] for i, label in enumerate(self.classes)}
         return pl.DataFrame([labels]).with_columns(**columns)
+
+
+def output_columns(task: str, classes: list[Any]) -> list[str]:
+    """The output columns of a model's scores, as predictions and the prediction log name them:
+    ``score`` (binary), ``proba_<class>`` (multiclass) or ``prediction`` (regression).
+
+    >>> output_columns("multiclass", ["a", "b"])
+    ['proba_a', 'proba_b']
+    """
+    if task == "binary":
+        return ["score"]
+    if task == "multiclass":
+        return [f"proba_{label}" for label in classes]
+    return ["prediction"]
 
 
 def table_to_json(frame: pl.DataFrame) -> dict[str, Any]:

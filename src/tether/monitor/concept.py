@@ -453,7 +453,8 @@ def concept_drift(
             result(
                 "concept",
                 name,
-                len(new) if errors.height else None,
+                # null while the detectors warm up: "no change found" would claim too much
+                len(new) if errors.height and monitor.scale_ is not None else None,
                 alert=bool(new),
                 rows=errors.height,
                 detail=detail,

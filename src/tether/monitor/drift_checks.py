@@ -20,16 +20,6 @@ if TYPE_CHECKING:
     from tether.bundle import Bundle
 
 
-def score_columns(bundle: Bundle) -> list[str]:
-    """The output columns a store read has for ``bundle``'s task (scores, or the regression
-    prediction)."""
-    if bundle.task == "binary":
-        return ["score"]
-    if bundle.task == "multiclass":
-        return [f"proba_{label}" for label in bundle.classes]
-    return ["prediction"]
-
-
 def input_drift(bundle: Bundle, served: pl.DataFrame, *, alpha: float) -> list[dict[str, Any]]:
     """One row per feature and method (``check="drift"``: the statistic against its threshold at
     this window's size, ``alert`` when drifted) and a summary row ``drifted_columns`` whose
@@ -41,7 +31,7 @@ def input_drift(bundle: Bundle, served: pl.DataFrame, *, alpha: float) -> list[d
 def prediction_drift(bundle: Bundle, served: pl.DataFrame, *, alpha: float) -> list[dict[str, Any]]:
     """Drift of the model's scores (or regression predictions) against its validation scores
     (``check="prediction_drift"``), by the same engine and rules as the inputs."""
-    report = drift(bundle.prediction_profile, served.select(score_columns(bundle)), alpha=alpha)
+    report = drift(bundle.prediction_profile, served.select(bundle.output_columns), alpha=alpha)
     return [*_rows("prediction_drift", report), _summary("prediction_drift", report)]
 
 
@@ -51,7 +41,7 @@ def confidence(bundle: Bundle, served: pl.DataFrame, *, alpha: float) -> list[di
     reference = bundle.reference_scores
     if bundle.task == "regression" or reference is None or served.height < 2:
         return []
-    columns = score_columns(bundle)
+    columns = bundle.output_columns
     found = confidence_drift(reference.select(columns), served.select(columns), alpha=alpha)
     return [
         result(

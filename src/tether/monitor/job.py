@@ -13,21 +13,27 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import polars as pl
 
-from tether.errors import InputError
+from tether.errors import InputError, TetherError
 from tether.monitor import concept, drift_checks, quality, silent
-from tether.monitor.result import RESULT_SCHEMA, results_frame
+from tether.monitor.result import RESULT_SCHEMA, result, results_frame
 from tether.monitor.windows import MonitorWindow, cut, fingerprint
 from tether.performance.estimation import PerformanceEstimator
+from tether.performance.metrics import predicted
 
 if TYPE_CHECKING:
     from tether.bundle import Bundle
     from tether.registry import Registry
     from tether.store import PredictionStore
+
+HISTORY_WINDOWS = 30
+"""Earlier windows whose traffic and rejection rates a window's silent checks compare with (and
+whose summaries are part of its fingerprint)."""
 
 WINDOW_SCHEMA: dict[str, pl.DataType] = {
     "window_start": pl.Datetime("us", "UTC"),
@@ -127,20 +133,32 @@ class Monitor:
             window = None
         seconds: dict[str, float] = {}
         timer = _timer(seconds)
+        now = now or datetime.now(UTC)
+        if now.tzinfo is None:
+            raise InputError(f"now={now!r} must be timezone-aware (UTC)")
+        if window is not None and since is not None:
+            since = _period_start(since, window)  # whole periods only: a window is all or none
         with timer("read"):
             log = self.store.read(model, start=since, end=until, labels=True, problems=True)
             stored = self._stored_fingerprints(model)
+        if log.height == 0:
+            self._require_logged(model)
+        self._load_versions(model, log)
         config = {"alpha": self.alpha, "min_segment_rows": self.min_segment_rows,
                   "period": window, "block_rows": rows}  # fmt: skip
+        # a window cut short by ``until`` is not over
+        horizon = now if until is None else min(now, until)
         history: list[dict[str, Any]] = []
         summaries: list[dict[str, Any]] = []
         computed: list[pl.DataFrame] = []
-        for bounds, part in cut(log, every=window, rows=rows, now=now):
+        for bounds, part in cut(log, every=window, rows=rows, now=horizon):
             version = _majority_version(part)
-            served_bundle = self._served(model, version)
-            own = part.filter(pl.col("version") == version)
-            own = _typed(own, served_bundle.bundle)
-            key = fingerprint(bounds, part, **config)
+            served_bundle = self._bundles[(model, version)]
+            whole = _typed(part, served_bundle.bundle)
+            own = whole.filter(pl.col("version") == version)
+            previous = silent.history_frame(history) if history else None
+            key = fingerprint(bounds, part, history=history[-HISTORY_WINDOWS:], **config)
+            history.append(silent.window_summary(whole, window_start=bounds.start))
             labeled = own.filter(
                 (pl.col("status") != "rejected") & pl.col("label").is_not_null()
             ).height
@@ -155,21 +173,23 @@ class Monitor:
                 "result_version": None,
                 "alerts": [],
             }
-            previous = silent.history_frame(history) if history else None
-            history.append(silent.window_summary(own, window_start=bounds.start))
+            summaries.append(summary)
             if stored.get((bounds.start, bounds.end)) == key:
-                summaries.append(summary)
                 continue
-            results = self._check(served_bundle, own, previous, timer)
+            results = self._check(served_bundle, whole, own, previous, bounds, timer)
+            summary["alerts"] = _alert_names(results)
+            if rows is not None and not bounds.complete:
+                # a block still filling has no stable bounds to store it under
+                computed.append(_with_window(results, bounds, version, None))
+                continue
             with timer("save"):
                 result_version = self.store.save_window(
                     model, bounds.start, bounds.end, key, results, bundle_version=version,
                     rows=part.height, labeled=labeled, complete=bounds.complete,
                 )  # fmt: skip
             summary["result_version"] = result_version
-            summary["alerts"] = _alert_names(results)
-            summaries.append(summary)
             computed.append(_with_window(results, bounds, version, result_version))
+        self._stored_alerts(model, [s for s in summaries if s["result_version"] is None])
         windows = pl.DataFrame(summaries, schema=WINDOW_SCHEMA, orient="row")
         out = pl.concat(computed) if computed else _with_window(results_frame([]), None, None, None)
         return MonitorRun(model, windows, out, seconds)
@@ -179,58 +199,123 @@ class Monitor:
     def _check(
         self,
         served_bundle: _Served,
+        whole: pl.DataFrame,
         window: pl.DataFrame,
         history: pl.DataFrame | None,
+        bounds: MonitorWindow,
         timer: Callable[[str], Any],
     ) -> pl.DataFrame:
+        """Every check of one window: ``whole`` holds all its rows (silent failures and traffic
+        see every version), ``window`` those of the bundle version that served most of it."""
         bundle, estimator = served_bundle.bundle, served_bundle.estimator
         served = window.filter(pl.col("status") != "rejected")
-        labeled = served.filter(pl.col("label").is_not_null())
+        # NaN or missing outputs are a silent failure (reported below), not something to score
+        finite = pl.all_horizontal(pl.col(c).cast(pl.Float64).is_finite()
+                                   for c in bundle.output_columns)  # fmt: skip
+        scored = served.filter(finite.fill_null(False))
+        labeled = scored.filter(pl.col("label").is_not_null())
+        codes, usable = quality.labels_of(bundle, labeled)
+        judged = labeled.filter(pl.Series(usable))
         segments = [*bundle.metadata["segments"], *bundle.metadata["sensitive"]]
         rows: list[dict[str, Any]] = []
         with timer("silent"):
-            rows += silent.silent_failures(window, served_bundle.silent, history=history).to_dicts()
-        if served.height:
+            found = silent.silent_failures(whole, served_bundle.silent, history=history)
+            if not bounds.complete:
+                # a window still filling always looks like a traffic drop
+                found = found.filter(pl.col("metric") != "traffic")
+            rows += found.to_dicts()
+        if scored.height:
             with timer("drift"):
                 rows += drift_checks.input_drift(bundle, served, alpha=self.alpha)
-                rows += drift_checks.prediction_drift(bundle, served, alpha=self.alpha)
-                rows += drift_checks.confidence(bundle, served, alpha=self.alpha)
-        rows.append(quality.coverage(served.height, labeled.height))
-        estimate = None
+                rows += drift_checks.prediction_drift(bundle, scored, alpha=self.alpha)
+                rows += drift_checks.confidence(bundle, scored, alpha=self.alpha)
+        rows.append(quality.coverage(served.height, labeled.height, labeled.height - judged.height))
+        estimate = of_labeled = None
         with timer("estimation"):
-            if estimator is not None and served.height:
-                estimate = quality.estimate(bundle, estimator, served)
+            if estimator is not None and scored.height:
+                estimate = quality.estimate(bundle, estimator, scored)
+                if judged.height:
+                    of_labeled = quality.estimate(bundle, estimator, judged)
+            elif served_bundle.estimator_reason:
+                rows.append(
+                    result("estimated", "unavailable", None,
+                           detail={"reason": served_bundle.estimator_reason})
+                )  # fmt: skip
         with timer("realized"):
             realized = quality.realized(
-                bundle, labeled, estimator, segments=segments, min_rows=self.min_segment_rows
+                bundle, judged, estimator, segments=segments, min_rows=self.min_segment_rows
             )
             rows += realized
             if estimate is not None:
-                rows += quality.estimated(estimate, realized)
+                rows += quality.estimated(estimate, of_labeled, realized)
         with timer("calibration"):
             rows += quality.calibration(
-                bundle, labeled, segments=segments, min_rows=self.min_segment_rows
+                bundle, judged, segments=segments, min_rows=self.min_segment_rows
             )
         with timer("business"):
             rows += quality.business(
-                bundle, served, labeled, estimator, estimate, segments=segments,
+                bundle, scored, judged, estimator, estimate, segments=segments,
                 min_rows=self.min_segment_rows,
             )  # fmt: skip
         with timer("concept"):
-            if labeled.height:
-                rows += concept.concept_drift(labeled, bundle.task).to_dicts()
+            if judged.height:
+                rows += concept.concept_drift(
+                    _encoded(bundle, judged, codes[usable]), bundle.task
+                ).to_dicts()
         return results_frame(rows)
 
     # ------------------------------------------------------------------------------- state
 
-    def _served(self, model: str, version: str) -> _Served:
-        key = (model, version)
-        if key not in self._bundles:
-            bundle = self.registry.load(f"{model}@{version}")
+    def _load_versions(self, model: str, log: pl.DataFrame) -> None:
+        """Load every bundle version that served ``log`` before any window is stored, so a
+        version missing from the registry stops the run with nothing half done."""
+        for version in log.get_column("version").unique().sort().to_list():
+            key = (model, version)
+            if key in self._bundles:
+                continue
+            try:
+                bundle = self.registry.load(f"{model}@{version}")
+            except TetherError as exc:
+                raise InputError(
+                    f"model {model!r}: predictions were served by version {version[:12]}, which "
+                    f"the registry at {self.registry.root} cannot give ({exc}); monitor with the "
+                    "registry that served them"
+                ) from None
+            try:
+                estimator, reason = bundle.estimator(), None
+            except InputError as exc:  # e.g. a class too rare on the reference to calibrate
+                estimator, reason = None, str(exc)
+            if estimator is None and reason is None:
+                reason = bundle.metadata.get("estimation", {}).get("reason")
             self._bundles[key] = _Served(
-                bundle, bundle.estimator(), silent.SilentReference.from_bundle(bundle)
+                bundle, estimator, silent.SilentReference.from_bundle(bundle), reason
             )
-        return self._bundles[key]
+
+    def _stored_alerts(self, model: str, unchanged: list[dict[str, Any]]) -> None:
+        """Fill in the alerts of windows this run did not recompute from their stored results,
+        so an alert stays visible until the data behind it changes."""
+        if not unchanged:
+            return
+        stored = self.store.read_results(
+            model,
+            start=min(s["window_start"] for s in unchanged),
+            end=max(s["window_end"] for s in unchanged),
+        )
+        for summary in unchanged:
+            mine = stored.filter(
+                (pl.col("window_start") == summary["window_start"])
+                & (pl.col("window_end") == summary["window_end"])
+            )
+            if mine.height:
+                summary["alerts"] = _alert_names(mine.select(list(RESULT_SCHEMA)))
+
+    def _require_logged(self, model: str) -> None:
+        models = self.store.models()
+        if model not in models:
+            raise InputError(
+                f"no predictions of model {model!r} are logged in {self.store.url}; it has "
+                f"{models or 'none'}"
+            )
 
     def _stored_fingerprints(self, model: str) -> dict[tuple[datetime, datetime], str]:
         windows = self.store.read_windows(model)
@@ -245,23 +330,52 @@ class _Served:
     bundle: Bundle
     estimator: PerformanceEstimator | None
     silent: silent.SilentReference
+    estimator_reason: str | None
 
 
 def _majority_version(part: pl.DataFrame) -> str:
-    counts = part.get_column("version").value_counts(sort=True)
+    """The version that served most of the window (ties: the first in sort order, so a re-run
+    picks the same one)."""
+    counts = part.get_column("version").value_counts().sort(["count", "version"],
+                                                            descending=[True, False])  # fmt: skip
     return str(counts.item(0, "version"))
+
+
+def _period_start(at: datetime, every: str) -> datetime:
+    start = pl.select(pl.lit(at).dt.convert_time_zone("UTC").dt.truncate(every)).item()
+    assert isinstance(start, datetime)
+    return start
+
+
+def _encoded(bundle: Bundle, judged: pl.DataFrame, codes: np.ndarray) -> pl.DataFrame:
+    """The judged rows with the label and the prediction as the metrics see them (class index
+    or number), so the error stream compares like with like."""
+    scores = quality.scores_of(bundle, judged)
+    if bundle.task == "regression":
+        return judged.with_columns(label=pl.Series(codes, dtype=pl.Float64),
+                                   prediction=pl.Series(scores))  # fmt: skip
+    return judged.with_columns(
+        label=pl.Series(codes, dtype=pl.Int64),
+        prediction=pl.Series(predicted(scores, bundle.threshold), dtype=pl.Int64),
+    )
 
 
 def _typed(frame: pl.DataFrame, bundle: Bundle) -> pl.DataFrame:
     """The window with every feature the bundle expects, in its type (a value that does not fit
     reads as null, as the contract would have flagged it)."""
-    casts = [
-        pl.col(name).cast(dtype, strict=False)
-        if name in frame.columns
+    # the store renames an input called like one of its own columns (status, label, score...)
+    clashing = [name for name in bundle.features if f"input_{name}" in frame.columns]
+    if clashing:
+        raise InputError(
+            f"features {clashing} of model version {bundle.version[:12]} are named like columns "
+            "of the prediction log (id, status, label, score, ...); the monitor cannot tell "
+            "them apart: rename the features"
+        )
+    return frame.with_columns(
+        pl.col(name).cast(dtype, strict=False) if name in frame.columns
         else pl.lit(None, dtype=dtype).alias(name)
         for name, dtype in bundle.feature_schema.items()
-    ]
-    return frame.with_columns(casts)
+    )  # fmt: skip
 
 
 def _alert_names(results: pl.DataFrame) -> list[str]:

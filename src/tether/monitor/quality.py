@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from tether.errors import InputError
-from tether.monitor.drift_checks import score_columns
+from tether.monitor.labels import encode_labels
 from tether.monitor.result import result
 from tether.performance.business import outcome_cost
 from tether.performance.calibration import (
@@ -28,6 +28,8 @@ from tether.performance.calibration import (
     reliability_curve,
 )
 from tether.performance.estimation import PerformanceEstimate, PerformanceEstimator
+from tether.performance.estimation.divergence import divergence
+from tether.performance.metrics import compute_metrics
 
 if TYPE_CHECKING:
     from tether.bundle import Bundle
@@ -38,26 +40,14 @@ CALIBRATION_BINS = 10
 def scores_of(bundle: Bundle, frame: pl.DataFrame) -> np.ndarray:
     """The window's scores as :mod:`tether.performance` takes them: a 1-D array for binary
     scores and regression predictions, ``(n, k)`` probabilities for multiclass."""
-    matrix = frame.select(score_columns(bundle)).cast(pl.Float64).to_numpy()
+    matrix = frame.select(bundle.output_columns).cast(pl.Float64).to_numpy()
     return matrix if bundle.task == "multiclass" else matrix[:, 0]
 
 
 def labels_of(bundle: Bundle, labeled: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Encoded labels of ``labeled`` rows (class index or number) and a mask of the rows whose
-    label the model can be judged on (known class, finite number)."""
-    label = labeled.get_column("label")
-    if bundle.task == "regression":
-        values = label.cast(pl.Float64, strict=False).to_numpy()
-        return values, np.isfinite(values)
-    classes = bundle.classes
-    # labels arrive as JSON: 1 and "1" and true name the same class when the model's classes
-    # are numbers or booleans, so compare as text
-    text = label.cast(pl.String)
-    names = [str(c).lower() if isinstance(c, bool) else str(c) for c in classes]
-    text = text.str.to_lowercase() if any(isinstance(c, bool) for c in classes) else text
-    codes = text.replace_strict(names, list(range(len(names))), default=-1, return_dtype=pl.Int64)
-    encoded = codes.to_numpy()
-    return encoded, encoded >= 0
+    """Encoded labels of ``labeled`` rows and the mask of usable ones (see
+    :func:`tether.monitor.labels.encode_labels`)."""
+    return encode_labels(bundle, labeled.get_column("label"))
 
 
 def estimate(
@@ -70,10 +60,14 @@ def estimate(
     return estimator.estimate(scores_of(bundle, served))
 
 
-def coverage(served: int, labeled: int) -> dict[str, Any]:
-    """Share of the window's served predictions whose label arrived."""
+def coverage(served: int, labeled: int, unusable: int = 0) -> dict[str, Any]:
+    """Share of the window's served predictions whose label arrived; ``unusable`` labels (no
+    class of the model, not a number) are counted in the detail and left out of the metrics."""
     share = labeled / served if served else math.nan
-    return result("coverage", "label_coverage", share, rows=served, detail={"labeled": labeled})
+    return result(
+        "coverage", "label_coverage", share, rows=served,
+        detail={"labeled": labeled, "unusable": unusable},
+    )  # fmt: skip
 
 
 def realized(
@@ -84,43 +78,56 @@ def realized(
     segments: list[str],
     min_rows: int,
 ) -> list[dict[str, Any]]:
-    """Realized metrics on the labeled rows, overall and per segment value (``check="realized"``);
-    ``lower``/``upper`` are the alert thresholds at the group's size, ``baseline`` the bundle's
-    validation value."""
-    if estimator is None:
-        return []
+    """Realized metrics on the labeled rows, overall and per segment value (``check="realized"``,
+    ``baseline`` the bundle's validation value). With an estimator, ``lower``/``upper`` are its
+    alert thresholds at the group's size (the realized metric's spread on reference chunks),
+    centred on the group's own baseline, so a segment that was always different is judged
+    against itself."""
     rows = []
     for segment, value, part in _groups(labeled, segments, min_rows):
         y, mask = labels_of(bundle, part)
-        if mask.sum() < 2:
+        n = int(mask.sum())
+        if n < 2:
             continue
-        s = scores_of(bundle, part)[mask]
-        values = estimator.realized(y[mask], s)
+        y, s = y[mask], scores_of(bundle, part)[mask]
+        names = None if estimator is None else estimator.metric_names_
+        values = compute_metrics(bundle.task, y, s, threshold=bundle.threshold, names=names)
         for metric, measured in values.items():
-            lower, upper = estimator.thresholds(metric, int(mask.sum()))
+            baseline = _baseline(bundle, metric, segment, value)
+            lower = upper = None
+            if estimator is not None:
+                lower, upper = estimator.thresholds(metric, n)
+                if segment is not None and baseline is not None:
+                    centre = estimator.reference_[metric]["mean"]
+                    low, high = estimator.ranges.get(metric, (0.0, 1.0))
+                    lower = float(np.clip(lower - centre + baseline, low, high))
+                    upper = float(np.clip(upper - centre + baseline, low, high))
             rows.append(
                 result(
                     "realized", metric, measured, segment=segment, segment_value=value,
-                    lower=lower, upper=upper, baseline=_baseline(bundle, metric, segment, value),
-                    alert=_outside(measured, lower, upper), rows=int(mask.sum()),
+                    lower=lower, upper=upper, baseline=baseline, rows=n,
+                    alert=lower is not None and _outside(measured, lower, upper),  # type: ignore[arg-type]
                 )
             )  # fmt: skip
     return rows
 
 
 def estimated(
-    estimate: PerformanceEstimate, realized_rows: list[dict[str, Any]]
+    estimate: PerformanceEstimate,
+    of_labeled: PerformanceEstimate | None,
+    realized_rows: list[dict[str, Any]],
 ) -> list[dict[str, Any]]:
     """Estimated metrics of the whole window (``check="estimated"``: the estimate with its band,
-    alert against the thresholds) and, where the realized value of the same window exists, a
-    ``divergence`` row: realized minus estimated, alert when realized lies outside the band."""
+    alert against the thresholds, and the expected confusion counts) and, where labels arrived,
+    a ``<metric>_divergence`` row per metric: realized minus what the estimator expects of the
+    same labeled rows (``of_labeled``), with the band of that estimate, alerting when realized
+    lies outside it (:func:`~tether.performance.estimation.divergence`). Comparing like with
+    like matters: against the whole window's estimate, a partly labeled window would look
+    divergent from sampling alone."""
     rows = [
         result("estimated", f"expected_{outcome}", count, rows=estimate.rows)
         for outcome, count in (estimate.confusion or {}).items()
     ]
-    overall = {
-        row["metric"]: row for row in realized_rows if row["segment"] is None
-    }  # fmt: skip
     for name, found in estimate.metrics.items():
         rows.append(
             result(
@@ -129,17 +136,25 @@ def estimated(
                 detail={"band": [found.low, found.high], "std": found.std},
             )
         )  # fmt: skip
-        seen = overall.get(name)
-        if seen is not None and seen["value"] is not None and math.isfinite(found.value):
-            gap = seen["value"] - found.value
-            rows.append(
-                result(
-                    "estimated", f"{name}_divergence", gap, lower=found.low - found.value,
-                    upper=found.high - found.value, alert=_outside(seen["value"], found.low,
-                    found.high), rows=seen["rows"],
-                    detail={"realized": seen["value"], "estimated": found.value},
-                )
-            )  # fmt: skip
+    realized = {r["metric"]: r["value"] for r in realized_rows if r["segment"] is None}
+    if of_labeled is None or not realized:
+        return rows
+    measured = {
+        name: math.nan if realized.get(name) is None else realized[name]
+        for name in of_labeled.metrics
+    }
+    for row in divergence(of_labeled, measured).iter_rows(named=True):
+        if any(row[key] is None for key in ("realized", "estimated", "low", "high")):
+            continue
+        rows.append(
+            result(
+                "estimated", f"{row['metric']}_divergence", row["difference"],
+                lower=row["low"] - row["estimated"], upper=row["high"] - row["estimated"],
+                alert=bool(row["diverged"]), rows=of_labeled.rows,
+                detail={"realized": row["realized"], "estimated": row["estimated"],
+                        "z": row["z"]},
+            )
+        )  # fmt: skip
     return rows
 
 

@@ -10,6 +10,7 @@ random sample under-represents get looked at) and by segment value; reviewers fi
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,6 @@ import numpy as np
 import polars as pl
 
 from tether.errors import InputError
-from tether.monitor.drift_checks import score_columns
 from tether.store import LabelRecord, LabelResult
 
 if TYPE_CHECKING:
@@ -62,7 +62,10 @@ def export_review(
     ]
     if segment is not None and segment in pending.columns:
         strata.append(pl.col(segment).cast(pl.String).fill_null("(missing)").alias("stratum"))
-    keyed = pending.with_columns(strata)
+    try:
+        keyed = pending.with_columns(strata)
+    except pl.exceptions.PolarsError:
+        raise InputError(f"window={window!r} is not a period like '1h', '1d', '1w'") from None
     keys = [column.meta.output_name() for column in strata]
     per_stratum = max(1, per_window // max(1, keyed.select(keys[1:]).n_unique()))
     rng = np.random.default_rng(seed)
@@ -73,7 +76,7 @@ def export_review(
         .filter(pl.int_range(pl.len()).over("window") < per_window)
         .sort("created_at", "id")
     )
-    columns = ["id", "created_at", *bundle.features, *score_columns(bundle), "prediction"]
+    columns = ["id", "created_at", *bundle.features, *bundle.output_columns, "prediction"]
     columns = list(dict.fromkeys(c for c in columns if c in picked.columns))
     out = picked.select(*columns, pl.lit(None, dtype=pl.String).alias("label"))
     _write(out, Path(path))
@@ -103,11 +106,11 @@ def import_review(store: PredictionStore, path: str | os.PathLike[str]) -> Label
 
 
 def _confidence_bin(bundle: Bundle, frame: pl.DataFrame) -> pl.Expr:
-    columns = score_columns(bundle)
+    columns = bundle.output_columns
     if bundle.task == "regression":
         return pl.lit(0)
     confidence = (
-        pl.max_horizontal((pl.col("score") - 0.5).abs() * 2)
+        (pl.col("score") - bundle.threshold).abs()
         if bundle.task == "binary"
         else pl.max_horizontal(columns)
     )
@@ -117,14 +120,15 @@ def _confidence_bin(bundle: Bundle, frame: pl.DataFrame) -> pl.Expr:
 
 
 def _value(text: object) -> object:
-    """A review cell as the label value: numbers as numbers, the rest as text."""
+    """A review cell as the label value: whole numbers and decimals as numbers, the rest (class
+    names, ``007``, ``nan``) as the text the reviewer wrote."""
     if not isinstance(text, str):
         return text
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            continue
+    stripped = text.strip()
+    if re.fullmatch(r"-?(0|[1-9][0-9]*)", stripped):
+        return int(stripped)
+    if re.fullmatch(r"-?(0|[1-9][0-9]*)\.[0-9]+", stripped):
+        return float(stripped)
     return text
 
 

@@ -44,6 +44,7 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
+from tether.bundle.bundle import output_columns
 from tether.errors import FormatError, InputError
 from tether.monitor.result import result, results_frame
 from tether.profile import ColumnProfile, Profile
@@ -212,7 +213,7 @@ class SilentReference:
                 f"classes {list(classes)} do not fit a {task} model: binary needs 2, "
                 "multiclass at least 2"
             )
-        columns = _output_columns(task, classes)
+        columns = output_columns(task, list(classes))
         missing = [c for c in columns if c not in profile]
         if missing:
             raise InputError(
@@ -782,14 +783,6 @@ def _check_options(**options: Any) -> None:
         )
         if not low <= value <= high or (name == "alpha" and value in (0.0, 1.0)):
             raise InputError(f"{name} is {value!r}; it must lie in [{low:g}, {high:g}]")
-
-
-def _output_columns(task: str, classes: Sequence[Any]) -> list[str]:
-    if task == "binary":
-        return ["score"]
-    if task == "multiclass":
-        return [f"proba_{label}" for label in classes]
-    return ["prediction"]
 
 
 def _texts(classes: Sequence[Any]) -> list[str]:

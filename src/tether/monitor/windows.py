@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import polars as pl
 
 from tether.errors import InputError
@@ -53,9 +54,11 @@ def cut(
     """Yield each window of ``log`` (a store read, oldest first) with its rows.
 
     Exactly one of ``every`` (a period) or ``rows`` (predictions per block) is given. A period
-    window is complete once ``now`` (default: the current time) has passed its end; a block of
-    ``rows`` is complete when full, and its bounds run from its first prediction's time to the
-    next block's first (or one microsecond past its last while it is the newest).
+    window is complete once ``now`` (default: the current time) has passed its end. A block
+    holds ``rows`` predictions in ``created_at`` order, plus any logged in the same microsecond
+    as its last (so two blocks never share a bound); it runs from its first prediction's time
+    to one microsecond past its last, and is complete once full. The newest block, while not
+    full, is incomplete and its bounds still move as traffic arrives.
 
     Example
     -------
@@ -90,6 +93,8 @@ def _by_period(
         ) from exc
     for (start,), part in keyed.group_by("__start", maintain_order=True):
         end = pl.select(pl.lit(start).dt.offset_by(every)).item()
+        if not end > start:
+            raise InputError(f"window={every!r} must be a positive period like '1h' or '1d'")
         assert isinstance(start, datetime)
         assert isinstance(end, datetime)
         yield MonitorWindow(start, end, end <= now), part.drop("__start")
@@ -99,20 +104,26 @@ def _by_rows(log: pl.DataFrame, rows: int) -> Iterator[tuple[MonitorWindow, pl.D
     if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
         raise InputError(f"rows={rows!r} must be a positive whole number of predictions")
     times = log.get_column("created_at")
-    for offset in range(0, log.height, rows):
-        part = log.slice(offset, rows)
-        following = offset + rows
-        full = part.height == rows
-        end = times[following] if following < log.height else times[-1] + _MICROSECOND
-        yield MonitorWindow(times[offset], end, full), part
+    micros = times.dt.epoch("us").to_numpy()
+    offset = 0
+    while offset < log.height:
+        last = offset + rows - 1
+        # a block takes every prediction logged in the microsecond of its last one (a batch
+        # request logs its rows at one time), so two blocks never share a bound
+        stop = int(np.searchsorted(micros, micros[min(last, log.height - 1)], side="right"))
+        complete = last < log.height
+        end = times[stop - 1] + _MICROSECOND
+        yield MonitorWindow(times[offset], end, complete), log.slice(offset, stop - offset)
+        offset = stop
 
 
 def fingerprint(window: MonitorWindow, part: pl.DataFrame, **config: object) -> str:
     """What a window's results depend on, hashed: its bounds, the predictions in it (count,
-    versions, last time), its labels (count and last receipt) and the job's configuration.
+    versions, last time), its labels (count and last receipt) and whatever else the caller
+    passes in ``config`` (the job's settings and the history its silent checks compare with).
 
-    Two runs with the same fingerprint compute the same results, so the second stores nothing;
-    a label that arrives late changes it, and the window gets a new result version.
+    A run whose fingerprint matches the stored one would compute the same results, so it stores
+    nothing; a label that arrives late changes it, and the window gets a new result version.
 
     Example
     -------
