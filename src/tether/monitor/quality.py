@@ -174,6 +174,9 @@ def calibration(
             continue
         y, s = y[mask], scores_of(bundle, part)[mask]
         baseline_ece = _baseline(bundle, "ece", segment, value)
+        # A calibrated model's ECE from sampling alone: each bin's gap is about
+        # sqrt(p(1-p)/n_b) <= 0.5 sqrt(bins/n), so its weighted mean stays below
+        # 0.5 sqrt(bins/n); sqrt(bins/n) allows twice that on top of the baseline.
         noise = math.sqrt(CALIBRATION_BINS / n)
         for metric, strategy in (("ece_equal_width", "uniform"), ("ece_equal_mass", "quantile")):
             ece = float(expected_calibration_error(y, s, bins=CALIBRATION_BINS, strategy=strategy))
