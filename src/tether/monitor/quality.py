@@ -84,12 +84,8 @@ def realized(
     centred on the group's own baseline, so a segment that was always different is judged
     against itself."""
     rows = []
-    for segment, value, part in _groups(labeled, segments, min_rows):
-        y, mask = labels_of(bundle, part)
-        n = int(mask.sum())
-        if n < 2:
-            continue
-        y, s = y[mask], scores_of(bundle, part)[mask]
+    for segment, value, y, s in _labeled_groups(bundle, labeled, segments, min_rows):
+        n = len(y)
         names = None if estimator is None else estimator.metric_names_
         values = compute_metrics(bundle.task, y, s, threshold=bundle.threshold, names=names)
         for metric, measured in values.items():
@@ -167,12 +163,8 @@ def calibration(
     if bundle.task == "regression":
         return []
     rows = []
-    for segment, value, part in _groups(labeled, segments, min_rows):
-        y, mask = labels_of(bundle, part)
-        n = int(mask.sum())
-        if n < 2:
-            continue
-        y, s = y[mask], scores_of(bundle, part)[mask]
+    for segment, value, y, s in _labeled_groups(bundle, labeled, segments, min_rows):
+        n = len(y)
         baseline_ece = _baseline(bundle, "ece", segment, value)
         # A calibrated model's ECE from sampling alone: each bin's gap is about
         # sqrt(p(1-p)/n_b) <= 0.5 sqrt(bins/n), so its weighted mean stays below
@@ -239,13 +231,8 @@ def business(
                             "outcomes": expected["outcomes"]},
                 )
             )  # fmt: skip
-    for segment, value, part in _groups(labeled, segments, min_rows):
-        y, mask = labels_of(bundle, part)
-        if not mask.any():
-            continue
-        paid = outcome_cost(
-            cost, bundle.task, y[mask], scores_of(bundle, part)[mask], threshold=bundle.threshold
-        )
+    for segment, value, y, s in _labeled_groups(bundle, labeled, segments, min_rows):
+        paid = outcome_cost(cost, bundle.task, y, s, threshold=bundle.threshold)
         rows.append(
             result(
                 "business", "cost_per_prediction", paid["per_prediction"], segment=segment,
@@ -278,6 +265,17 @@ def _groups(
         for (value,), part in frame.group_by(segment, maintain_order=True):
             if part.height >= min_rows:
                 yield segment, value, part
+
+
+def _labeled_groups(
+    bundle: Bundle, labeled: pl.DataFrame, segments: list[str], min_rows: int
+) -> Iterator[tuple[str | None, Any, np.ndarray, np.ndarray]]:
+    """:func:`_groups` of labeled rows as ``(segment, value, labels, scores)``, keeping the
+    usable labels; groups with fewer than two are skipped."""
+    for segment, value, part in _groups(labeled, segments, min_rows):
+        y, usable = labels_of(bundle, part)
+        if usable.sum() >= 2:
+            yield segment, value, y[usable], scores_of(bundle, part)[usable]
 
 
 def _baseline(bundle: Bundle, metric: str, segment: str | None, value: Any) -> float | None:
