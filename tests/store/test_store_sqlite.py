@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -94,3 +95,38 @@ def test_reads_do_not_wait_for_a_writer(tmp_path: Path) -> None:
     other.execute("ROLLBACK")
     other.close()
     store.close()
+
+
+def test_synchronous_normal_is_applied_and_named_in_the_url(tmp_path: Path) -> None:
+    path = tmp_path / "log.db"
+    store = open_store(f"sqlite://{path}?synchronous=NORMAL")
+    settings = [store._connection.execute(f"PRAGMA {name}").fetchone()[0]
+                for name in ("journal_mode", "synchronous")]  # fmt: skip
+    store.log([record("a")])
+    store.close()
+    assert settings == ["wal", 1]  # synchronous 1 = NORMAL: commits are not fsynced
+    assert store.url == f"sqlite://{path}?synchronous=normal"
+    again = open_store(store.url)  # the URL reopens the store with its setting
+    assert again.count() == 1
+    assert again._connection.execute("PRAGMA synchronous").fetchone()[0] == 1
+    again.close()
+    default = open_store(f"sqlite://{path}?synchronous=full")
+    assert default._connection.execute("PRAGMA synchronous").fetchone()[0] == 2
+    assert default.url == f"sqlite://{path}"
+    default.close()
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("synchronous=off", "parameter synchronous='off' is not one of full, normal"),
+        ("synchronous=", "parameter synchronous='' is not one of full, normal"),
+        ("timeout=5", "parameter 'timeout' is unknown"),
+    ],
+)
+def test_bad_sqlite_url_parameters_are_refused(tmp_path: Path, query: str, message: str) -> None:
+    with pytest.raises(InputError, match=re.escape(message)):
+        open_store(f"sqlite://{tmp_path}/log.db?{query}")
+    with pytest.raises(InputError, match="synchronous='extra' is not one of full, normal"):
+        SQLiteStore(tmp_path / "log.db", synchronous="extra")
+    assert not (tmp_path / "log.db").exists()

@@ -7,15 +7,17 @@ import collections
 import contextlib
 import functools
 import hmac
+import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio.to_thread
+import polars as pl
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
@@ -26,15 +28,17 @@ from tether.serve.http import Refused, RequestMiddleware, parsed, problem, read_
 from tether.serve.limits import Limits
 from tether.serve.lineage import lineage_summary, prediction_lineage
 from tether.serve.metrics import ServeMetrics
-from tether.serve.scoring import Served, answer_fields
+from tether.serve.scoring import Served, answer_fields, answer_lines
 from tether.store import (
     DuplicateIdError,
     GroupCommitter,
     LabelRecord,
+    PredictionBatch,
     PredictionRecord,
     PredictionStore,
     StoreError,
-    new_prediction_id,
+    json_frame,
+    new_prediction_ids,
 )
 
 if TYPE_CHECKING:
@@ -263,7 +267,7 @@ def _routes() -> APIRouter:
         """Predictions for 1..max_records records, committed to the store before the answer."""
         start = time.perf_counter()
         served = state.served
-        body = parsed(models.PredictRequest, await read_json(request, state.limits))
+        body = _predict_request(await read_json(request, state.limits))
         records = body.records
         _check_count("records", len(records), state.limits.max_records)
         ids = _ids(body.ids, len(records))
@@ -466,9 +470,9 @@ async def _predict(
     if rejected:
         timings["total"] = _ms(start)
         rows = [
-            _record(served, new_prediction_id(), records[i], None, "rejected", problems[i],
-                    timings, created_at, request_id)
-            for i in rejected
+            _record(served, fresh, records[i], None, "rejected", problems[i], timings,
+                    created_at, request_id)
+            for fresh, i in zip(new_prediction_ids(len(rejected)), rejected, strict=True)
         ]  # fmt: skip
         # fresh ids: a client that fixes the rows may resend them under the ids it chose
         await _log(state, rows, timings)
@@ -478,20 +482,24 @@ async def _predict(
         log_fields["rejected"] = len(rejected)
         raise Refused(422, {"detail": _rejections(problems), "logged": [r.id for r in rows]})
 
-    clean = not any(problems)
     if len(records) == 1:
-        outputs, shadow = _score(served, records, clean, timings)
+        clean = not problems[0]
+        scored = _score(served, lambda b: served.predict(b, records, clean=clean), timings)
+        inputs = None
     else:
-        outputs, shadow = await anyio.to_thread.run_sync(_score, served, records, clean, timings)
+        scored, inputs = await anyio.to_thread.run_sync(_score_batch, served, records, timings)
+    outputs, shadow = scored
     if outputs is None:
         reason = shadow["error"] if shadow else "the model refused the records"
         timings["total"] = _ms(start)
         refusal = {"column": None, "value": None, "rule": "model_refused", "policy": "reject",
                    "message": reason}  # fmt: skip
         rows = [
-            _record(served, new_prediction_id(), record, None, "rejected", [*found, refusal],
-                    timings, created_at, request_id)
-            for record, found in zip(records, problems, strict=True)
+            _record(served, fresh, record, None, "rejected", [*found, refusal], timings,
+                    created_at, request_id)
+            for fresh, record, found in zip(
+                new_prediction_ids(len(records)), records, problems, strict=True
+            )
         ]  # fmt: skip
         await _log(state, rows, timings)
         metrics.rows.labels("rejected").inc(len(rows))
@@ -505,24 +513,25 @@ async def _predict(
     if shadow is not None and "error" in shadow:
         metrics.shadow_failures.inc()
         logs.log(logging.WARNING, "shadow failed", request_id=request_id, error=shadow["error"])
-    ids = ids or [new_prediction_id() for _ in records]
+    ids = ids or new_prediction_ids(len(records))
+    status = ["flagged" if found else "ok" for found in problems]
     # the stored total is the time to answer but for the commit, which it cannot include
     timings["total"] = _ms(start)
-    rows = []
-    answers = []
-    for i, (record, found, out) in enumerate(zip(records, problems, outputs, strict=True)):
-        status = "flagged" if found else "ok"
-        row_shadow = _row_shadow(shadow, i)
-        rows.append(
-            _record(served, ids[i], record, out, status, found, timings, created_at, request_id,
-                    row_shadow)
+    if isinstance(outputs, pl.DataFrame):
+        logged: list[PredictionRecord | PredictionBatch] = _batch(
+            served, ids, records, inputs, outputs, status, problems, shadow, timings,
+            created_at, request_id,
         )  # fmt: skip
-        warnings = [_warning(p) for p in found]
-        answers.append({"id": ids[i], **answer_fields(out), "status": status, "warnings": warnings})
-    await _log(state, rows, timings)
+    else:
+        logged = [
+            _record(served, ids[i], record, out, status[i], found, timings, created_at,
+                    request_id, _row_shadow(shadow, i))
+            for i, (record, found, out) in enumerate(zip(records, problems, outputs, strict=True))
+        ]  # fmt: skip
+    await _log(state, logged, timings)
     timings["total"] = _ms(start)
     flagged = sum(1 for found in problems if found)
-    metrics.rows.labels("ok").inc(len(rows) - flagged)
+    metrics.rows.labels("ok").inc(len(records) - flagged)
     if flagged:
         metrics.rows.labels("flagged").inc(flagged)
         for found in problems:
@@ -538,17 +547,45 @@ async def _predict(
             logging.WARNING, "latency budget exceeded", request_id=request_id,
             budget_ms=budget_ms, total_ms=timings["total"], records=len(records),
         )  # fmt: skip
+    if isinstance(outputs, pl.DataFrame):
+        return _batch_answer(served, outputs, ids, status, problems)
+    answers = [
+        {"id": ids[i], **answer_fields(out), "status": status[i],
+         "warnings": [_warning(p) for p in problems[i]]}
+        for i, out in enumerate(outputs)
+    ]  # fmt: skip
     return JSONResponse({"model": served.name, "version": bundle.version, "predictions": answers})
 
 
-def _score(
-    served: Served, records: list[dict[str, Any]], clean: bool, timings: dict[str, float]
-) -> tuple[list[dict[str, Any]] | None, dict[str, Any] | None]:
+def _batch_answer(
+    served: Served,
+    outputs: pl.DataFrame,
+    ids: list[str],
+    status: list[str],
+    problems: list[list[dict[str, Any]]],
+) -> Response:
+    """The JSONResponse of the record path, its rows encoded by polars (answer_lines)."""
+    warnings = [_ANSWER.encode([_warning(p) for p in found]) if found else "[]"
+                for found in problems]  # fmt: skip
+    head = _ANSWER.encode({"model": served.name, "version": served.bundle.version})[:-1]
+    lines = ",".join(answer_lines(outputs, ids, status, warnings))
+    return Response(f'{head},"predictions":[{lines}]}}'.encode(), media_type="application/json")
+
+
+# As JSONResponse writes a body: UTF-8 text, no NaN, no spaces.
+_ANSWER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+Scored = tuple[Any, dict[str, Any] | None]
+
+
+def _score(served: Served, predict: Callable[[Bundle], Any], timings: dict[str, float]) -> Scored:
     """The champion's outputs (None when the model refused the records, with the reason in the
-    second value) and the challenger's shadow outputs (or its error)."""
+    second value) and the challenger's shadow outputs (or its error), both as ``predict`` gives
+    them."""
     tick = time.perf_counter()
     try:
-        outputs = served.predict(served.bundle, records, clean=clean)
+        outputs = predict(served.bundle)
     except (InputError, ValueError) as exc:  # ValueError: what scikit-learn raises on bad values
         timings["predict"] = _ms(tick)
         return None, {"error": first_line(exc)}
@@ -559,14 +596,70 @@ def _score(
     tick = time.perf_counter()
     shadow: dict[str, Any] = {"version": challenger.version}
     try:
-        shadow["outputs"] = served.predict(challenger, records, clean=clean)
+        shadow["outputs"] = predict(challenger)
     except Exception as exc:  # a challenger failure must never fail the champion's answer
         shadow["error"] = f"{type(exc).__name__}: {first_line(exc)}"
     timings["shadow"] = _ms(tick)
     return outputs, shadow
 
 
-async def _log(state: AppState, rows: list[PredictionRecord], timings: dict[str, float]) -> None:
+def _score_batch(
+    served: Served, records: list[dict[str, Any]], timings: dict[str, float]
+) -> tuple[Scored, pl.DataFrame | None]:
+    """:func:`_score` on the batch path (outputs as frames), and the records as the frame they
+    are stored from (None when they do not fit one, see :func:`tether.store.json_frame`)."""
+    inputs = json_frame(records)
+    return _score(served, lambda b: served.predict_frame(b, records, inputs), timings), inputs
+
+
+def _batch(
+    served: Served,
+    ids: list[str],
+    records: list[dict[str, Any]],
+    inputs: pl.DataFrame | None,
+    outputs: pl.DataFrame,
+    status: list[str],
+    problems: list[list[dict[str, Any]]],
+    shadow: dict[str, Any] | None,
+    timings: dict[str, float],
+    created_at: datetime,
+    request_id: str,
+) -> list[PredictionRecord | PredictionBatch]:
+    """What logs a batch: one :class:`PredictionBatch`, or a record per row when the inputs do not
+    fit a frame."""
+    shadow_outputs = None if shadow is None else shadow.get("outputs")
+    if inputs is None:
+        rows = outputs.to_dicts()
+        shadows = [shadow] * len(records)  # None, or the challenger's error
+        if shadow_outputs is not None:
+            shadows = [{"version": shadow["version"], "outputs": out}  # type: ignore[index]
+                       for out in shadow_outputs.to_dicts()]  # fmt: skip
+        return [
+            _record(served, ids[i], record, rows[i], status[i], problems[i], timings, created_at,
+                    request_id, shadows[i])
+            for i, record in enumerate(records)
+        ]  # fmt: skip
+    return [
+        PredictionBatch(
+            ids,
+            served.name,
+            served.bundle.version,
+            created_at,
+            inputs,
+            outputs,
+            status,
+            problems=problems if any(problems) else None,
+            latency_ms=dict(timings),
+            shadow=None if shadow is None else {k: v for k, v in shadow.items() if k != "outputs"},
+            shadow_outputs=shadow_outputs,
+            request_id=request_id,
+        )
+    ]
+
+
+async def _log(
+    state: AppState, rows: Sequence[PredictionRecord | PredictionBatch], timings: dict[str, float]
+) -> None:
     tick = time.perf_counter()
     try:
         await state.committer.log_async(rows)
@@ -636,6 +729,29 @@ def _rejections(problems: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
         for p in found
         if p["policy"] == "reject"
     ]
+
+
+def _predict_request(value: Any) -> models.PredictRequest:
+    """``value`` as a :class:`~tether.serve.models.PredictRequest`: taken as it is when it surely
+    is one (records that are objects, no other member, ids that are strings of allowed length),
+    which spares pydantic's copy of every record; validated by pydantic, and refused as it
+    words it, otherwise."""
+    if type(value) is dict and value.keys() <= {"records", "ids"}:
+        records, ids = value.get("records"), value.get("ids")
+        if (
+            type(records) is list
+            and records
+            and set(map(type, records)) == {dict}
+            and (
+                ids is None
+                or (
+                    type(ids) is list
+                    and all(type(i) is str and 0 < len(i) <= models.MAX_ID_LENGTH for i in ids)
+                )
+            )
+        ):
+            return models.PredictRequest.model_construct(records=records, ids=ids)
+    return parsed(models.PredictRequest, value)
 
 
 def _check_count(field_name: str, count: int, limit: int, rule: str = "max_records") -> None:

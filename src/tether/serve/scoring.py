@@ -87,26 +87,55 @@ class Served:
         and ``score`` (binary) or ``proba_<class>`` (multiclass), the fields the store keeps.
 
         One clean record takes the online path (:meth:`Bundle.predict_record`); several, or one
-        holding values a contract flagged or coerces, go through a frame and the batch path,
-        where values are converted to the training schema as the batch validator does.
+        holding values a contract flagged or coerces, go through a frame and the batch path
+        (:meth:`predict_frame`), where values are converted to the training schema as the batch
+        validator does.
         """
         if len(records) == 1 and clean and not self._needs_conversion(records[0]):
             return [bundle.predict_record(records[0])]
-        return bundle.predict(self.frame(bundle, records)).to_dicts()
+        return self.predict_frame(bundle, records).to_dicts()
 
-    def frame(self, bundle: Bundle, records: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
+    def predict_frame(
+        self,
+        bundle: Bundle,
+        records: Sequence[Mapping[str, Any]],
+        inputs: pl.DataFrame | None = None,
+    ) -> pl.DataFrame:
+        """The outputs of ``bundle`` for ``records`` on the batch path, one row per record
+        (``inputs``: the records as :func:`tether.store.json_frame` gives them, when it does)."""
+        return bundle.predict(self.frame(bundle, records, inputs))
+
+    def frame(
+        self,
+        bundle: Bundle,
+        records: Sequence[Mapping[str, Any]],
+        inputs: pl.DataFrame | None = None,
+    ) -> pl.DataFrame:
         """Records as a frame of ``bundle``'s features with its training schema; values that do
-        not convert become null (the contract has already rejected or flagged them)."""
+        not convert become null (the contract has already rejected or flagged them).
+
+        ``inputs``, the same records already typed (:func:`tether.store.json_frame`), is cast
+        column by column where that gives what converting each value would (same type,
+        integers to floats, nulls); otherwise the records are read value by value.
+        """
         schema = bundle.metadata["feature_schema"]
+        dtypes = {name: contract_dtypes.to_polars(schema[name]) for name in bundle.features}
+        if inputs is not None and _casts_exactly(inputs.schema, dtypes):
+            return inputs.select(
+                pl.col(name).cast(dtype)
+                if name in inputs.schema
+                else pl.lit(None, dtype).alias(name)
+                for name, dtype in dtypes.items()
+            )
         return pl.DataFrame(
             [
                 pl.Series(
                     name,
                     [_scalar(record.get(name)) for record in records],
-                    dtype=contract_dtypes.to_polars(schema[name]),
+                    dtype=dtype,
                     strict=False,
                 )
-                for name in bundle.features
+                for name, dtype in dtypes.items()
             ]
         )
 
@@ -114,6 +143,18 @@ class Served:
         return any(isinstance(record.get(name), str) for name in self.coerced) or any(
             isinstance(record.get(name), dict | list) for name in self.bundle.features
         )
+
+
+def _casts_exactly(given: Mapping[str, pl.DataType], wanted: Mapping[str, pl.DataType]) -> bool:
+    """Whether casting columns of types ``given`` to ``wanted`` gives what converting each value
+    on its own does (a missing column: all null), with at least one column there."""
+    return any(name in given for name in wanted) and all(
+        name not in given
+        or given[name] == dtype
+        or given[name] == pl.Null
+        or (given[name] == pl.Int64 and dtype.is_float())
+        for name, dtype in wanted.items()
+    )
 
 
 def _scalar(value: Any) -> Any:
@@ -137,3 +178,37 @@ def answer_fields(out: Mapping[str, Any]) -> dict[str, Any]:
     if probabilities:
         shaped["probabilities"] = probabilities
     return shaped
+
+
+def answer_lines(
+    outputs: pl.DataFrame, ids: Sequence[str], status: Sequence[str], warnings: Sequence[str]
+) -> list[str]:
+    """The JSON text of each row's answer, ``{"id", **answer_fields(row), "status",
+    "warnings"}``, encoded in one polars pass (``warnings``: each row's list, as JSON text).
+
+    Example
+    -------
+    >>> outputs = pl.DataFrame({"prediction": ["b", "a"], "proba_a": [0.25, 0.5],
+    ...                         "proba_b": [0.75, 0.5]})
+    >>> answer_lines(outputs, ["p1", "p2"], ["ok", "ok"], ["[]", "[]"])[0]
+    '{"id":"p1","prediction":"b","probabilities":{"a":0.25,"b":0.75},"status":"ok","warnings":[]}'
+    """
+    fields: list[pl.Expr] = [pl.col("prediction")]
+    if "score" in outputs.columns:
+        fields.append(pl.col("score"))
+    probabilities = [name for name in outputs.columns if name.startswith("proba_")]
+    if probabilities:
+        fields.append(
+            pl.struct(pl.col(name).alias(name[6:]) for name in probabilities).alias("probabilities")
+        )
+    # a float32 output is answered as the float64 it is stored as, like answer_fields's value
+    wide = outputs.with_columns(pl.col(pl.Float32).cast(pl.Float64))
+    lines = wide.select(
+        pl.struct(
+            pl.Series("id", ids, dtype=pl.String), *fields, pl.Series("status", status)
+        ).struct.json_encode()
+    ).to_series()
+    return [
+        f'{line[:-1]},"warnings":{found}}}'
+        for line, found in zip(lines.to_list(), warnings, strict=True)
+    ]

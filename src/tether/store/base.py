@@ -21,6 +21,7 @@ import polars as pl
 
 from tether.errors import InputError
 from tether.store import frame
+from tether.store.batch import PredictionBatch, batch_fields, batch_rows
 from tether.store.records import (
     DuplicateIdError,
     LabelRecord,
@@ -139,14 +140,25 @@ class PredictionStore(ABC):
         self._shapes: set[Shape] = set()
         self._fields: set[Field] = set()
 
-    def log(self, records: Sequence[PredictionRecord]) -> None:
+    def log(self, records: Sequence[PredictionRecord | PredictionBatch]) -> None:
         """Write ``records`` in one transaction, committed when this returns.
 
-        Raises :class:`DuplicateIdError` naming the ids that are already stored or repeated in
-        ``records``, and then writes none of them; :class:`~tether.errors.InputError` for a
-        record that breaks a field's rule.
+        Each item is one :class:`PredictionRecord` or a :class:`PredictionBatch` of many (the
+        columnar form a server logs a request's predictions in: stored as its records would be,
+        at a fraction of the cost). Raises :class:`DuplicateIdError` naming the ids that are
+        already stored or repeated in ``records``, and then writes none of them;
+        :class:`~tether.errors.InputError` for a record that breaks a field's rule.
         """
-        batch = [prediction_row(record) for record in records]
+        batch: list[PredictionRow] = []
+        shapes: set[Shape] = set()
+        fields: set[Field] = set()
+        for item in records:
+            if isinstance(item, PredictionBatch):
+                batch += batch_rows(item)
+                fields |= batch_fields(item)
+            else:
+                batch.append(prediction_row(item))
+                shapes.add(shape(item))
         ids = [row[0] for row in batch]
         if len(set(ids)) < len(ids):
             counts = Counter(ids)
@@ -154,8 +166,8 @@ class PredictionStore(ABC):
             raise DuplicateIdError(repeated, "appears twice in the batch")
         if not batch:
             return
-        shapes = {shape(record) for record in records} - self._shapes
-        fields = set().union(*map(shape_fields, shapes)) - self._fields
+        shapes -= self._shapes
+        fields = fields.union(*map(shape_fields, shapes)) - self._fields
         self._insert(batch, sorted(fields))
         self._shapes |= shapes
         self._fields |= fields

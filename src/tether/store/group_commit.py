@@ -19,21 +19,28 @@ from dataclasses import dataclass, field
 
 from tether.errors import InputError
 from tether.store.base import PredictionStore
+from tether.store.batch import PredictionBatch
 from tether.store.records import PredictionRecord, StoreError
+
+Item = PredictionRecord | PredictionBatch
 
 
 @dataclass
 class _Pending:
-    records: list[PredictionRecord]
+    records: list[Item]
     arrived: float = field(default_factory=time.monotonic)
     future: Future[None] = field(default_factory=Future)
+    rows: int = 0
+
+    def __post_init__(self) -> None:
+        self.rows = sum(len(r) if isinstance(r, PredictionBatch) else 1 for r in self.records)
 
 
 class GroupCommitter:
     """Log records from many threads or tasks through one writer thread that commits them in
     shared transactions.
 
-    The writer takes every caller waiting (up to ``max_batch`` records, whole callers) and logs
+    The writer takes every caller waiting (up to ``max_batch`` rows, whole callers) and logs
     them with one :meth:`PredictionStore.log`; the callers that arrive during a commit form the
     next batch. Before committing, it waits for as many callers as the previous transaction
     carried, at most ``max_wait_ms`` after the oldest arrived: callers in a steady crowd go
@@ -47,7 +54,8 @@ class GroupCommitter:
     store
         Where records go; the committer does not close it.
     max_batch
-        Most records in one transaction (a single caller's larger list still goes whole).
+        Most rows in one transaction (a single caller's larger list still goes whole); a
+        :class:`PredictionBatch` counts its rows.
     max_wait_ms
         Longest the oldest caller waits for company; 0 never waits.
 
@@ -83,7 +91,7 @@ class GroupCommitter:
         self.batches = 0
         """Transactions committed so far (a failed batch retried caller by caller counts each)."""
         self.records = 0
-        """Records committed so far."""
+        """Rows committed so far."""
         self._pending: deque[_Pending] = deque()
         self._queued = 0
         self._company = 1  # callers in the last transaction: how many to wait for
@@ -92,26 +100,27 @@ class GroupCommitter:
         self._writer = threading.Thread(target=self._run, name="tether-group-commit", daemon=True)
         self._writer.start()
 
-    def submit(self, records: Sequence[PredictionRecord]) -> Future[None]:
-        """Queue ``records``; the future resolves once they are committed (or with their error)."""
+    def submit(self, records: Sequence[Item]) -> Future[None]:
+        """Queue ``records`` (records or batches, as :meth:`PredictionStore.log` takes them); the
+        future resolves once they are committed (or with their error)."""
         pending = _Pending(list(records))
-        if not pending.records:
+        if not pending.rows:
             pending.future.set_result(None)
             return pending.future
         with self._changed:
             if self._closed:
                 raise StoreError(f"the group committer of {self.store.url} is closed")
             self._pending.append(pending)
-            self._queued += len(pending.records)
+            self._queued += pending.rows
             self._changed.notify()
         return pending.future
 
-    def log(self, records: Sequence[PredictionRecord]) -> None:
+    def log(self, records: Sequence[Item]) -> None:
         """Commit ``records`` together with other callers'; returns once they are durable, raises
         what logging them alone would raise."""
         self.submit(records).result()
 
-    async def log_async(self, records: Sequence[PredictionRecord]) -> None:
+    async def log_async(self, records: Sequence[Item]) -> None:
         """:meth:`log` for asyncio code: waits without blocking the event loop. A cancelled
         caller's records are still committed (the prediction was made)."""
         committed = asyncio.wrap_future(self.submit(records))
@@ -150,9 +159,9 @@ class GroupCommitter:
                         break
                     self._changed.wait(remaining)
                 batch = [self._pending.popleft()]
-                size = len(batch[0].records)
-                while self._pending and size + len(self._pending[0].records) <= self.max_batch:
-                    size += len(self._pending[0].records)
+                size = batch[0].rows
+                while self._pending and size + self._pending[0].rows <= self.max_batch:
+                    size += self._pending[0].rows
                     batch.append(self._pending.popleft())
                 self._queued -= size
                 self._company = len(batch)
@@ -169,6 +178,6 @@ class GroupCommitter:
                 self._commit([pending])
             return
         self.batches += 1
-        self.records += sum(len(pending.records) for pending in batch)
+        self.records += sum(pending.rows for pending in batch)
         for pending in batch:
             pending.future.set_result(None)

@@ -3,7 +3,9 @@
 JSON columns hold strict JSON (RFC 8259): NaN and infinities, which it cannot express and which
 other languages' readers reject, are written as null, wherever they sit in a record. Text is
 written with ASCII escapes, so lone surrogates that arrived in a request cannot break the
-database's UTF-8. Times are timezone-aware datetimes converted to UTC with microsecond precision.
+database's UTF-8 (a :class:`~tether.store.batch.PredictionBatch`, whose frames cannot hold them,
+writes its text as UTF-8: the same JSON values). Times are timezone-aware datetimes converted to
+UTC with microsecond precision.
 """
 
 from __future__ import annotations
@@ -72,6 +74,22 @@ _JSON_TYPES: dict[type, str] = {
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
+def _plain(value: object) -> Any:
+    if isinstance(value, np.generic | np.ndarray):
+        return value.tolist()
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, tuple | set | frozenset):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} value {value!r:.60} is not JSON")
+
+
+# Made once: json.dumps with any option builds a new encoder on every call.
+_ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"), default=_plain)
+
+
 def to_json(value: Any, field: str) -> str:
     """Strict, compact JSON text of ``value``; NaN and infinities become null.
 
@@ -84,9 +102,9 @@ def to_json(value: Any, field: str) -> str:
     """
     try:
         try:
-            return json.dumps(value, allow_nan=False, separators=(",", ":"), default=_plain)
+            return _ENCODER.encode(value)
         except ValueError:  # a non-finite number somewhere: the rare path walks the value
-            return json.dumps(_finite(value), allow_nan=False, separators=(",", ":"))
+            return _ENCODER.encode(_finite(value))
     except TypeError as exc:
         raise InputError(f"{field} cannot be stored as JSON: {exc}") from None
 
@@ -290,18 +308,6 @@ def _object(value: object, prediction_id: str, field: str) -> str:
     return to_json(
         value if isinstance(value, dict) else dict(value), f"record {prediction_id!r}: {field}"
     )
-
-
-def _plain(value: object) -> Any:
-    if isinstance(value, np.generic | np.ndarray):
-        return value.tolist()
-    if isinstance(value, dt.date | dt.datetime):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return dict(value)
-    if isinstance(value, tuple | set | frozenset):
-        return list(value)
-    raise TypeError(f"{type(value).__name__} value {value!r:.60} is not JSON")
 
 
 def _finite(value: Any) -> Any:

@@ -1,7 +1,11 @@
 """The embedded prediction store: one SQLite file, durable at every commit.
 
 The file runs in WAL mode with ``synchronous=FULL``, so a commit has reached the disk (the WAL is
-fsynced) before ``log`` returns, and readers never block the writer. Writes go through one
+fsynced) before ``log`` returns, and readers never block the writer. ``synchronous="normal"``
+(``sqlite:///path.db?synchronous=normal``) skips that fsync: a commit is in the operating system's
+hands when ``log`` returns, so every acknowledged prediction survives the process crashing or
+being killed (SIGKILL), but the last transactions may be lost if the machine loses power or the
+operating system crashes; commits no longer wait for the disk. Writes go through one
 connection held under a lock (SQLite allows one writer at a time anyway; several processes on
 one file queue on the busy timeout); window reads and counts open their own connection, so a
 long read does not hold up logging. Write transactions are ``BEGIN IMMEDIATE``: they take the
@@ -11,6 +15,7 @@ write lock up front instead of failing half-way when another process holds it.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import sqlite3
@@ -20,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tether.errors import first_line
+from tether.errors import InputError, first_line
 from tether.store import base, schema
 from tether.store.base import PredictionStore, split_labels
 from tether.store.frame import WindowParser
@@ -39,12 +44,15 @@ from tether.store.rows import (
 )
 
 BUSY_TIMEOUT_S = 30.0
+SYNCHRONOUS = ("full", "normal")
+"""The durability settings a store takes (SQLite's ``PRAGMA synchronous`` in WAL mode)."""
 READ_MMAP_BYTES = 2**30  # window reads map the file instead of copying every page through a cache
 
-_INSERT = (
-    f"INSERT INTO predictions ({', '.join(PREDICTION_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in PREDICTION_COLUMNS)})"
-)
+_INSERT = f"INSERT INTO predictions ({', '.join(PREDICTION_COLUMNS)}) VALUES "
+_COLUMNS = len(PREDICTION_COLUMNS)
+_ROW = f"({', '.join('?' * _COLUMNS)})"
+INSERT_ROWS = 256
+"""Most rows in one INSERT statement: a batch goes in a few statements instead of one per row."""
 _GET = (
     f"SELECT {', '.join(f'p.{c}' for c in PREDICTION_COLUMNS)}, l.value, l.labeled_at, "
     "l.received_at FROM predictions p LEFT JOIN labels l ON l.prediction_id = p.id "
@@ -81,6 +89,12 @@ class SQLiteStore(PredictionStore):
         The database file.
     timeout
         Seconds a write waits for another process's write lock before failing.
+    synchronous
+        ``"full"`` (default): every commit is fsynced before ``log`` returns, so it survives a
+        power loss. ``"normal"``: commits are not fsynced (the WAL is, at checkpoints); an
+        acknowledged prediction survives the process crashing or being killed, but the last
+        transactions may be lost on a power loss or an operating-system crash. Commits then
+        cost no disk flush, which on a busy shared disk takes milliseconds, more in its tail.
 
     Example
     -------
@@ -89,22 +103,43 @@ class SQLiteStore(PredictionStore):
     >>> store.url.startswith("sqlite:///"), store.schema_version(), store.ready()
     (True, 2, True)
     >>> store.close()
+    >>> store = SQLiteStore(Path(tempfile.mkdtemp()) / "log.db", synchronous="normal")
+    >>> store.url.endswith("log.db?synchronous=normal")
+    True
+    >>> store.close()
     """
 
     migrations = schema.SQLITE
     # BEGIN IMMEDIATE holds the database's one write lock: savers of a window need no other.
     dialect = Dialect("?", "{}", micros)
 
-    def __init__(self, path: str | os.PathLike[str], *, timeout: float = BUSY_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        timeout: float = BUSY_TIMEOUT_S,
+        synchronous: str = "full",
+    ) -> None:
         super().__init__()
+        if synchronous not in SYNCHRONOUS:
+            raise InputError(
+                f"synchronous={synchronous!r} is not one of {', '.join(SYNCHRONOUS)} (full: "
+                "every commit fsynced; normal: survives a crash of the process, not of the machine)"
+            )
         self.path = Path(path).expanduser().absolute()
-        self.url = f"sqlite://{self.path.as_posix()}"
+        self.synchronous = synchronous
+        query = "" if synchronous == "full" else f"?synchronous={synchronous}"
+        self.url = f"sqlite://{self.path.as_posix()}{query}"
         self._timeout = timeout
         self._lock = threading.Lock()
         self._closed = False
         with self._errors("open"):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._connection = self._connect()
+        # a power of two (statements of a few sizes, all in the connection's statement cache)
+        # within the connection's bound on parameters per statement
+        fits = self._connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // _COLUMNS
+        self._insert_rows = 1 << (min(INSERT_ROWS, fits).bit_length() - 1)
         try:
             self.migrate()
         except BaseException:
@@ -141,10 +176,18 @@ class SQLiteStore(PredictionStore):
                 self._connection.close()
 
     def _insert(self, rows: list[PredictionRow], fields: list[Field]) -> None:
-        params = [(*row[:3], micros(row[3]), *row[4:]) for row in rows]
+        stamps = {at: micros(at) for at in {row[3] for row in rows}}  # a request's rows share one
+        params = [(*row[:3], stamps[row[3]], *row[4:]) for row in rows]
         try:
             with self._transaction() as cursor:
-                cursor.executemany(_INSERT, params)
+                # Multi-row statements: executemany would run (and leave the GIL) once per row,
+                # and under load each retake of the GIL waits for another thread's time slice.
+                start = 0
+                while start < len(params):
+                    size = min(self._insert_rows, 1 << ((len(params) - start).bit_length() - 1))
+                    chunk = params[start : start + size]
+                    cursor.execute(_INSERT + ", ".join([_ROW] * size), [*itertools.chain(*chunk)])
+                    start += size
                 cursor.executemany(_ADD_FIELDS, fields)
         except sqlite3.IntegrityError:
             # After the rollback, so the ids found are the stored ones, not this batch's own.
@@ -240,7 +283,7 @@ class SQLiteStore(PredictionStore):
             self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
         )
         connection.execute("PRAGMA journal_mode = WAL")
-        connection.execute("PRAGMA synchronous = FULL")
+        connection.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
         connection.execute("PRAGMA foreign_keys = ON")
         return connection
 
