@@ -96,6 +96,14 @@ def test_records_that_do_not_fit_a_frame_are_stored_exactly_as_sent(bundle, stor
     assert scores[0] == scores[1]  # 800 and 800.0 are the same distance to the model
 
 
+def test_an_empty_key_is_stored_under_its_own_name(bundle, store) -> None:
+    # polars names an unnamed Series column_<i>: "" and "column_0" must both survive as sent
+    records = [RECORD | {"": i, "column_0": "x"} for i in range(3)]
+    answer = answers(bundle, store, records, ["e0", "e1", "e2"])
+    assert answer.status_code == 200
+    assert [store.get(f"e{i}")["inputs"] for i in range(3)] == records
+
+
 def test_shadow_outputs_of_a_batch_are_stored_per_row(bundle, store) -> None:
     challenger = build(seed=3, c=0.05)
     records = served_rows(12, 4)

@@ -136,13 +136,15 @@ def json_frame(records: Sequence[Mapping[str, Any]]) -> pl.DataFrame | None:
     Schema([('x', Float64), ('c', String)])
     >>> json_frame([{"x": 1.5}, {"x": 2}]) is None  # an integer would come back as a float
     True
+    >>> json_frame([{"": 1, "column_0": 2}]).columns
+    ['', 'column_0']
     """
     if not records or type(records[0]) is not dict or not records[0]:
         return None
     keys = tuple(records[0])
     if not all(type(record) is dict and tuple(record) == keys for record in records):
         return None
-    columns = []
+    columns: dict[str, pl.Series] = {}
     # one transposition in C: the records share their key order
     transposed = zip(*(record.values() for record in records), strict=True)
     for name, values in zip(keys, transposed, strict=True):
@@ -154,9 +156,10 @@ def json_frame(records: Sequence[Mapping[str, Any]]) -> pl.DataFrame | None:
         if kind is None or not isinstance(name, str):
             return None
         try:
-            columns.append(pl.Series(name, values, dtype=_DTYPES[kind]))
+            columns[name] = pl.Series(name, values, dtype=_DTYPES[kind])
         except (TypeError, OverflowError, UnicodeError, pl.exceptions.PolarsError):
             return None  # integers beyond 64 bits, strings that are not valid Unicode
+    # a dict keeps every name as given: a list of Series renames one called "" to column_<i>
     return pl.DataFrame(columns)
 
 
