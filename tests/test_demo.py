@@ -142,16 +142,17 @@ def test_demo_serves_july_logs_it_and_takes_labels(demo_run):
 
 def test_demo_monitors_july_and_backfills_late_labels(demo_run):
     done, out = demo_run
-    assert "5 windows of 6,000 predictions checked and stored" in done.stdout
+    assert "5 blocks of about 6,000 predictions checked" in done.stdout
+    assert "the 4 full ones stored" in done.stdout
     # the labeled weeks: realized AUC outside the band estimated from the scores
     assert "realized ROC AUC lies outside the band CBPE estimated" in done.stdout
-    assert "2 window(s) recomputed as a new result version, 3 unchanged" in done.stdout
+    assert "1 stored window(s) recomputed as a new result version, 3 unchanged" in done.stdout
     from tether.store import open_store
 
     store = open_store(str(out / "tether.db"))
     try:
         windows = store.read_windows("late-arrival", all_versions=True)
-        assert windows.height == 7  # five windows, two of them with a second version
+        assert windows.height == 5  # four full blocks, one of them with a second version
         exported = pl.read_parquet(out / "july-training.parquet")
         assert exported.height > 27_000
         assert exported["late"].null_count() == 0

@@ -17,7 +17,8 @@ from tether.monitor import Monitor, MonitorRun, export_review, export_training_s
 from tether.store import LabelRecord, open_store
 
 WINDOW_ROWS = 6_000
-"""Predictions per window: July was served in flight order, so a block is about a week."""
+"""Predictions per block: July was served in flight order, so a block is about a week (a block
+takes whole batch requests, logged at one instant, so it may hold a few hundred more)."""
 
 
 def run(console: Console, step: Any, july: pl.DataFrame, out_dir: Path) -> None:
@@ -28,10 +29,11 @@ def run(console: Console, step: Any, july: pl.DataFrame, out_dir: Path) -> None:
     try:
         started = time.perf_counter()
         first = monitor.run(MODEL, window=None, rows=WINDOW_ROWS)
+        full = first.windows.filter(pl.col("complete")).height
         console.print(
-            f"{first.windows.height} windows of {WINDOW_ROWS:,} predictions checked and stored in "
-            f"{time.perf_counter() - started:.1f} s ({_stages(first)}); labels so far cover "
-            "July 1-21 only",
+            f"{first.windows.height} blocks of about {WINDOW_ROWS:,} predictions checked in "
+            f"{time.perf_counter() - started:.1f} s ({_stages(first)}); the {full} full ones "
+            "stored, the newest, still filling, reported only; labels so far cover July 1-21",
             highlight=False,
         )
         dates = _flight_dates(store, first, july)
@@ -53,13 +55,15 @@ def run(console: Console, step: Any, july: pl.DataFrame, out_dir: Path) -> None:
         arrived = _late_labels(july)
         done = store.add_labels(arrived)
         again = monitor.run(MODEL, window=None, rows=WINDOW_ROWS)
-        versions = again.windows["result_version"].to_list()
-        recomputed = sum(v is not None for v in versions)
+        stored = again.windows.filter(pl.col("result_version").is_not_null()).height
+        unchanged = again.windows.filter(
+            pl.col("complete") & pl.col("result_version").is_null()
+        ).height
         console.print(
             f"the labels of July 22-31 arrive ({done.accepted:,} accepted); the monitor runs "
-            f"again: {recomputed} window(s) recomputed as a new result version, "
-            f"{len(versions) - recomputed} unchanged (their stored results stand, earlier "
-            "versions are kept)",
+            f"again: {stored} stored window(s) recomputed as a new result version, {unchanged} "
+            "unchanged (their results stand; earlier versions are kept), and the block still "
+            "filling recomputed:",
             highlight=False,
         )
         _print_windows(console, again, dates, only_stored=True)
@@ -95,13 +99,14 @@ def _late_labels(july: pl.DataFrame) -> list[LabelRecord]:
 def _print_windows(
     console: Console, run: MonitorRun, dates: dict[int, str], *, only_stored: bool = False
 ) -> None:
+    """One line per window; ``only_stored`` leaves out the complete windows this run skipped."""
     results = run.results
     table = Table(box=None, pad_edge=False)
     for column in ("flights", "labels", "drift", "AUC est.", "3-sd band", "AUC real",
                    "ECE", "cost est.", "cost real", "alerts"):  # fmt: skip
         table.add_column(column, justify="left" if column == "flights" else "right")
     for index, window in enumerate(run.windows.iter_rows(named=True)):
-        if only_stored and window["result_version"] is None:
+        if only_stored and window["result_version"] is None and window["complete"]:
             continue
         rows = results.filter(pl.col("window_start") == window["window_start"])
         auc = _row(rows, "estimated", "roc_auc")
