@@ -102,9 +102,12 @@ def _print_windows(
     """One line per window; ``only_stored`` leaves out the complete windows this run skipped."""
     results = run.results
     table = Table(box=None, pad_edge=False)
-    for column in ("flights", "labels", "drift", "AUC est.", "3-sd band", "AUC real",
-                   "ECE", "cost est.", "cost real", "alerts"):  # fmt: skip
-        table.add_column(column, justify="left" if column == "flights" else "right")
+    # narrow headers, so the table fits 80 columns; the caption says what they mean
+    table.caption = ("est./band: ROC AUC estimated by CBPE, 3-sd band; real: realized ROC AUC; "
+                     "cost e/r: cost per flight estimated/realized")  # fmt: skip
+    for column in ("flights", "lab.", "drift", "est.", "band", "real", "ECE", "cost e/r",
+                   "alerts"):  # fmt: skip
+        table.add_column(column, justify="left" if column == "flights" else "right", no_wrap=True)
     for index, window in enumerate(run.windows.iter_rows(named=True)):
         if only_stored and window["result_version"] is None and window["complete"]:
             continue
@@ -118,8 +121,9 @@ def _print_windows(
             "" if auc is None else _band(auc["detail"]),
             _value(_row(rows, "realized", "roc_auc"), "{:.3f}"),
             _value(_row(rows, "calibration", "ece_equal_mass"), "{:.3f}"),
-            _value(_row(rows, "business", "estimated_cost_per_prediction"), "{:.2f}"),
-            _value(_row(rows, "business", "cost_per_prediction"), "{:.2f}"),
+            _value(_row(rows, "business", "estimated_cost_per_prediction"), "{:.2f}")
+            + "/"
+            + _value(_row(rows, "business", "cost_per_prediction"), "{:.2f}"),
             str(len(window["alerts"])),
         )
     console.print(table)
@@ -157,7 +161,9 @@ def _flight_dates(store: Any, run: MonitorRun, july: pl.DataFrame) -> dict[int, 
                 window["window_start"], window["window_end"], closed="left"
             )
         )["time_hour"]
-        dates[index] = f"{inside.min():%b %d}-{inside.max():%b %d}"
+        first, last = inside.min(), inside.max()
+        dates[index] = f"{first:%b %d}-{last:%d}" if first.month == last.month else (
+            f"{first:%b %d}-{last:%b %d}")  # fmt: skip
     return dates
 
 
