@@ -12,7 +12,6 @@ import dataclasses
 import itertools
 import json
 import random
-import sys
 import threading
 import time
 from collections import Counter
@@ -34,12 +33,9 @@ from schemathesis.specs.openapi.checks import (
 from serve_data import RECORD, build
 from server_process import ServerProcess
 
+from postgres_server import create_database
 from tether.registry import Registry
 from tether.store import open_store
-
-# tests/ is not a package (and site-packages has an unrelated one named "tests").
-sys.path.insert(0, str(Path(__file__).parents[1]))
-from postgres_server import PostgresUnavailable, create_database, running_postgres
 
 TOKEN = "reliability-admin-token"
 TIMEOUT_S = 10.0
@@ -60,16 +56,6 @@ def bundle():
 @pytest.fixture(scope="module")
 def challenger():
     return build(seed=3, c=0.05)
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A database on this worker's throwaway PostgreSQL server (fails, never skips, without)."""
-    try:
-        with running_postgres() as url:
-            yield url
-    except PostgresUnavailable as exc:
-        pytest.fail(str(exc), pytrace=False)
 
 
 def new_store_url(backend: str, folder: Path, request: pytest.FixtureRequest) -> str:

@@ -1,37 +1,20 @@
-"""Fixtures of the store tests: every backend, each test on a fresh empty database.
-
-``postgres_url`` starts one throwaway PostgreSQL server per pytest(-xdist) worker
-(``tests/postgres_server.py``) and fails, never skips, when PostgreSQL is not installed.
-"""
+"""Fixtures of the store tests: every backend, each test on a fresh empty database (on the
+root conftest's throwaway PostgreSQL server for the PostgreSQL backend)."""
 
 from __future__ import annotations
 
 import itertools
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from postgres_server import create_database
 from tether.store import PredictionStore, open_store
-
-# tests/ is not a package (and site-packages has an unrelated one named "tests").
-sys.path.insert(0, str(Path(__file__).parents[1]))
-from postgres_server import PostgresUnavailable, create_database, running_postgres
 
 BACKENDS = ("sqlite", "postgresql")
 
 _databases = itertools.count()
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A database on this worker's throwaway PostgreSQL server."""
-    try:
-        with running_postgres() as url:
-            yield url
-    except PostgresUnavailable as exc:
-        pytest.fail(str(exc), pytrace=False)
 
 
 @pytest.fixture(params=BACKENDS)
