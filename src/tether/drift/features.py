@@ -18,6 +18,7 @@ from tether.errors import InputError
 
 __all__ = [
     "FeatureColumn",
+    "as_codes",
     "as_number",
     "column_kind",
     "current_columns",
@@ -135,3 +136,36 @@ def ranked_levels(values: pl.Series, limit: int) -> tuple[list[str], np.ndarray]
         .head(limit)
     )
     return counts.get_column(values.name).to_list(), counts.get_column("count").to_numpy()
+
+
+def as_codes(
+    frame: pl.DataFrame, columns: list[FeatureColumn], levels: dict[str, list[str]]
+) -> np.ndarray:
+    """``columns`` of ``frame`` as a float64 matrix for a tree model: numbers and times as
+    numbers, each category as its index in ``levels`` (any other value one code past the
+    last), a column empty in the reference as whether a value is present; missing as NaN.
+
+    Example
+    -------
+    >>> frame = pl.DataFrame({"x": [1.5, None], "c": ["b", "z"]})
+    >>> as_codes(frame, feature_columns(frame, None, "example"), {"c": ["a", "b"]}).tolist()
+    [[1.5, 1.0], [nan, 2.0]]
+    """
+    exprs = []
+    for column in columns:
+        if column.kind == "empty":
+            value = pl.col(column.name).is_not_null().cast(pl.Float64)
+        elif column.kind == "categorical":
+            names = levels[column.name]
+            value = (
+                pl.col(column.name)
+                .cast(pl.String)
+                .replace_strict(
+                    names, list(range(len(names))), default=len(names), return_dtype=pl.Int64
+                )
+                .cast(pl.Float64)
+            )
+        else:
+            value = as_number(column)
+        exprs.append(value.alias(column.name))
+    return frame.select(exprs).to_numpy().astype(np.float64)  # nulls become NaN

@@ -30,6 +30,7 @@ from scipy import stats
 
 from tether.drift.features import (
     FeatureColumn,
+    as_codes,
     as_number,
     current_columns,
     feature_columns,
@@ -798,24 +799,7 @@ class DomainClassifierDrift:
         return self
 
     def _encode(self, frame: pl.DataFrame) -> np.ndarray:
-        exprs = []
-        for column in self.schema_:
-            if column.kind == "empty":
-                value = pl.col(column.name).is_not_null().cast(pl.Float64)
-            elif column.kind == "categorical":
-                levels = self.levels_[column.name]
-                value = (
-                    pl.col(column.name)
-                    .cast(pl.String)
-                    .replace_strict(
-                        levels, list(range(len(levels))), default=len(levels), return_dtype=pl.Int64
-                    )
-                    .cast(pl.Float64)
-                )
-            else:
-                value = as_number(column)
-            exprs.append(value.alias(column.name))
-        return frame.select(exprs).to_numpy().astype(np.float64)  # nulls become NaN
+        return as_codes(frame, self.schema_, self.levels_)
 
     def score(self, current: Data) -> DomainClassifierResult:
         """Train and cross-validate the domain classifier on the reference against ``current``."""

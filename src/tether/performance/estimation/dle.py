@@ -14,7 +14,7 @@ import polars as pl
 
 from tether.drift.features import (
     FeatureColumn,
-    as_number,
+    as_codes,
     column_kind,
     current_columns,
     feature_columns,
@@ -253,27 +253,7 @@ class DLE(PerformanceEstimator):
 
     def _matrix(self, frame: pl.DataFrame, pred: np.ndarray) -> np.ndarray:
         """Features as float64 (categories as codes, missing as NaN), the prediction last."""
-        exprs = []
-        for column in self.schema_:
-            if column.kind == "empty":
-                value = pl.col(column.name).is_not_null().cast(pl.Float64)
-            elif column.kind == "categorical":
-                levels = self.levels_[column.name]
-                value = (
-                    pl.col(column.name)
-                    .cast(pl.String)
-                    .replace_strict(
-                        levels, list(range(len(levels))), default=len(levels), return_dtype=pl.Int64
-                    )
-                    .cast(pl.Float64)
-                )
-            else:
-                value = as_number(column)
-            exprs.append(value.alias(column.name))
-        features = frame.select(exprs).to_numpy().astype(np.float64)  # nulls become NaN
-        return np.column_stack([features, pred])
-
-    # ---------------------------------------------------------------------------- estimating
+        return np.column_stack([as_codes(frame, self.schema_, self.levels_), pred])
 
     def estimate(self, current: Data, y_pred: Any) -> PerformanceEstimate:
         """Estimated metrics (and expected cost) of one window of features and predictions."""
