@@ -7,6 +7,7 @@ import polars as pl
 from monitor_data import build, day_of_traffic
 
 from tether.monitor.quality import realized
+from tether.monitor.segments import label_segments
 
 
 def test_realized_metrics_keep_going_when_a_baseline_was_undefined() -> None:
@@ -18,6 +19,7 @@ def test_realized_metrics_keep_going_when_a_baseline_was_undefined() -> None:
     )  # fmt: skip
     day = day_of_traffic(1_000, 7)
     labeled = bundle.predict(day).with_columns(label=day["late"], origin=day["origin"])
+    labeled = label_segments(bundle, labeled, ["origin"])
     rows = realized(bundle, labeled, bundle.estimator(), segments=["origin"], min_rows=100)
     precision = [row for row in rows if row["metric"] == "precision"]
     assert len(precision) == 4  # overall and three airports

@@ -47,6 +47,7 @@ from tether.performance import (
     permutation_importance,
     reliability_curve,
 )
+from tether.performance.baseline import OTHER, range_edges, segment_labels
 from tether.performance.business import check_cost, outcome_cost
 from tether.performance.estimation import DLE
 from tether.profile import Profile
@@ -176,9 +177,12 @@ def build_bundle(
             scores,
             segments=segment_frame if segment_frame.width else None,
             threshold=threshold,
+            max_segment_levels=MAX_SEGMENT_LEVELS,
             n_resamples=n_resamples,
             seed=seed or 0,
         )
+        segment_edges = _segment_edges(segment_frame)
+        representation = _representation(train_frame, segment_frame, segment_edges)
         calibration = reliability_curve(y_true, scores) if task != "regression" else pl.DataFrame()
         expected_cost = (
             None if cost is None else outcome_cost(cost, task, y_true, scores, threshold=threshold)
@@ -232,6 +236,8 @@ def build_bundle(
         "time_column": time_column,
         "segments": list(segments),
         "sensitive": list(sensitive),
+        "segment_edges": segment_edges,
+        "representation": representation,
         "owner": owner,
         "on_call": on_call,
         "description": description,
@@ -292,6 +298,36 @@ def _features(
     return names
 
 
+def _segment_edges(segments: pl.DataFrame) -> dict[str, list[float]]:
+    """Interval edges of the numeric segment columns the baseline cut into deciles, so the
+    monitor cuts production rows at the same places."""
+    found = {name: range_edges(segments[name], MAX_SEGMENT_LEVELS) for name in segments.columns}
+    return {name: edges for name, edges in found.items() if edges is not None}
+
+
+def _representation(
+    train: pl.DataFrame, valid: pl.DataFrame, edges: dict[str, list[float]]
+) -> dict[str, dict[str, Any]]:
+    """Rows per level of each segment column in the training data (the validation data for a
+    column training lacks): the support the model had there, which the monitor compares with
+    production. Levels beyond the most frequent :data:`MAX_REPRESENTED_LEVELS` are summed in
+    ``"(other)"``."""
+    support = {}
+    for name in valid.columns:
+        source = "train" if name in train.columns else "valid"
+        column = (train if source == "train" else valid)[name]
+        counts = (
+            segment_labels(column, edges.get(name)).value_counts(name="rows")
+            .sort(["rows", name], descending=[True, False])
+        )  # fmt: skip
+        kept = dict(counts.head(MAX_REPRESENTED_LEVELS).iter_rows())
+        rest = int(counts["rows"][MAX_REPRESENTED_LEVELS:].sum())
+        if rest:
+            kept[OTHER] = kept.get(OTHER, 0) + rest
+        support[name] = {"source": source, "rows": column.len(), "levels": kept}
+    return support
+
+
 def _require(frame: pl.DataFrame, columns: Sequence[str], what: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
@@ -348,6 +384,12 @@ def _estimation(
         return {"method": None, "reason": f"DLE could not be fitted: {exc}"}, None
     return {"method": "dle", "reason": None}, dle.to_bytes()
 
+
+MAX_SEGMENT_LEVELS = 50
+"""Levels per segment column in the baseline; numeric columns with more are cut at deciles."""
+
+MAX_REPRESENTED_LEVELS = 1000
+"""Levels per segment column whose training support the bundle keeps."""
 
 REFERENCE_SCORE_ROWS = 100_000
 """Most validation rows whose scores a bundle keeps (a seeded sample beyond that)."""

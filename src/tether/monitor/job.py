@@ -21,6 +21,7 @@ import polars as pl
 
 from tether.errors import InputError, TetherError
 from tether.monitor import concept, drift_checks, quality, silent
+from tether.monitor import segments as segment_checks
 from tether.monitor.result import RESULT_SCHEMA, result, results_frame
 from tether.monitor.windows import MonitorWindow, cut, fingerprint
 from tether.performance.estimation import PerformanceEstimator
@@ -79,7 +80,10 @@ class Monitor:
     alpha
         False-alarm rate of the drift verdicts and the silent-failure tests.
     min_segment_rows
-        Labeled rows a segment value needs before its metrics are reported.
+        Rows a segment level needs before its metrics (labeled rows) or estimates and score
+        drift (served rows) are reported.
+    n_resamples
+        Bootstrap resamples of the realized metrics' confidence intervals (0: none).
 
     Example
     -------
@@ -98,6 +102,7 @@ class Monitor:
         *,
         alpha: float = 0.01,
         min_segment_rows: int = 200,
+        n_resamples: int = 100,
     ) -> None:
         from tether.registry import Registry
         from tether.store import PredictionStore, open_store
@@ -109,7 +114,10 @@ class Monitor:
         self.store = store if isinstance(store, PredictionStore) else open_store(store)
         self.registry = registry if isinstance(registry, Registry) else Registry(registry)
         self.alpha = alpha
+        if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 0:
+            raise InputError(f"n_resamples={n_resamples!r} must be a whole number, 0 or more")
         self.min_segment_rows = max(min_segment_rows, 2)
+        self.n_resamples = n_resamples
         self._bundles: dict[tuple[str, str], _Served] = {}
 
     def run(
@@ -145,7 +153,8 @@ class Monitor:
             self._require_logged(model)
         self._load_versions(model, log)
         config = {"alpha": self.alpha, "min_segment_rows": self.min_segment_rows,
-                  "period": window, "block_rows": rows}  # fmt: skip
+                  "n_resamples": self.n_resamples, "period": window,
+                  "block_rows": rows}  # fmt: skip
         # a window cut short by ``until`` is not over
         horizon = now if until is None else min(now, until)
         history: list[dict[str, Any]] = []
@@ -216,7 +225,9 @@ class Monitor:
         labeled = scored.filter(pl.col("label").is_not_null())
         codes, usable = quality.labels_of(bundle, labeled)
         judged = labeled.filter(pl.Series(usable))
-        segments = [*bundle.metadata["segments"], *bundle.metadata["sensitive"]]
+        segments = list(
+            dict.fromkeys([*bundle.metadata["segments"], *bundle.metadata["sensitive"]])
+        )
         rows: list[dict[str, Any]] = []
         with timer("silent"):
             found = silent.silent_failures(whole, served_bundle.silent, history=history)
@@ -229,13 +240,27 @@ class Monitor:
                 rows += drift_checks.input_drift(bundle, served, alpha=self.alpha)
                 rows += drift_checks.prediction_drift(bundle, scored, alpha=self.alpha)
                 rows += drift_checks.confidence(bundle, scored, alpha=self.alpha)
+        with timer("segments"):
+            served, scored, judged = (
+                segment_checks.label_segments(bundle, frame, segments)
+                for frame in (served, scored, judged)
+            )
+            rows += segment_checks.representation(bundle, served, segments, alpha=self.alpha)
+            rows += segment_checks.prediction_drift(
+                bundle, scored, segments, alpha=self.alpha, min_rows=self.min_segment_rows
+            )
         rows.append(quality.coverage(served.height, labeled.height, labeled.height - judged.height))
         estimate = of_labeled = None
+        segment_estimates: dict[tuple[str | None, str | None], Any] = {}
         with timer("estimation"):
             if estimator is not None and scored.height:
                 estimate = quality.estimate(bundle, estimator, scored)
                 if judged.height:
                     of_labeled = quality.estimate(bundle, estimator, judged)
+                by_segment, segment_estimates = quality.estimated_by_segment(
+                    bundle, estimator, scored, segments=segments, min_rows=self.min_segment_rows
+                )
+                rows += by_segment
             elif served_bundle.estimator_reason:
                 rows.append(
                     result("estimated", "unavailable", None,
@@ -243,8 +268,9 @@ class Monitor:
                 )  # fmt: skip
         with timer("realized"):
             realized = quality.realized(
-                bundle, judged, estimator, segments=segments, min_rows=self.min_segment_rows
-            )
+                bundle, judged, estimator, segments=segments, min_rows=self.min_segment_rows,
+                n_resamples=self.n_resamples,
+            )  # fmt: skip
             rows += realized
             if estimate is not None:
                 rows += quality.estimated(estimate, of_labeled, realized)
@@ -254,7 +280,7 @@ class Monitor:
             )
         with timer("business"):
             rows += quality.business(
-                bundle, scored, judged, estimator, estimate, segments=segments,
+                bundle, judged, estimate, segment_estimates, segments=segments,
                 min_rows=self.min_segment_rows,
             )  # fmt: skip
         with timer("concept"):

@@ -21,6 +21,8 @@ import polars as pl
 from tether.errors import InputError
 from tether.monitor.labels import encode_labels
 from tether.monitor.result import result
+from tether.monitor.segments import level_column
+from tether.performance.bootstrap import bootstrap_metrics
 from tether.performance.business import outcome_cost
 from tether.performance.calibration import (
     brier_score,
@@ -77,35 +79,96 @@ def realized(
     *,
     segments: list[str],
     min_rows: int,
+    n_resamples: int = 100,
 ) -> list[dict[str, Any]]:
-    """Realized metrics on the labeled rows, overall and per segment value (``check="realized"``,
-    ``baseline`` the bundle's validation value). With an estimator, ``lower``/``upper`` are its
-    alert thresholds at the group's size (the realized metric's spread on reference chunks),
-    centred on the group's own baseline, so a segment that was always different is judged
-    against itself."""
+    """Realized metrics on the labeled rows, overall and per segment level (``check="realized"``,
+    ``baseline`` the bundle's validation value), each with its bootstrap confidence interval
+    (``detail["ci"]``, 95%, ``n_resamples`` resamples; none when 0). With an estimator,
+    ``lower``/``upper`` are its alert thresholds at the group's size (the realized metric's
+    spread on reference chunks), centred on the group's own baseline, so a segment that was
+    always different is judged against itself."""
     rows = []
+    names = None if estimator is None else estimator.metric_names_
     for segment, value, y, s in _labeled_groups(bundle, labeled, segments, min_rows):
         n = len(y)
-        names = None if estimator is None else estimator.metric_names_
-        values = compute_metrics(bundle.task, y, s, threshold=bundle.threshold, names=names)
+        if n_resamples:
+            found = bootstrap_metrics(bundle.task, y, s, names=names, threshold=bundle.threshold,
+                                      n_resamples=n_resamples)  # fmt: skip
+            values = {metric: estimate.value for metric, estimate in found.items()}
+            intervals = {
+                metric: [estimate.low, estimate.high] for metric, estimate in found.items()
+            }
+        else:
+            values = compute_metrics(bundle.task, y, s, threshold=bundle.threshold, names=names)
+            intervals = {}
         for metric, measured in values.items():
             baseline = _baseline(bundle, metric, segment, value)
-            lower = upper = None
-            if estimator is not None:
-                lower, upper = estimator.thresholds(metric, n)
-                if segment is not None and baseline is not None:
-                    centre = estimator.reference_[metric]["mean"]
-                    low, high = estimator.ranges.get(metric, (0.0, 1.0))
-                    lower = float(np.clip(lower - centre + baseline, low, high))
-                    upper = float(np.clip(upper - centre + baseline, low, high))
+            lower, upper = _band(estimator, metric, n, segment, baseline)
+            ci = intervals.get(metric)
             rows.append(
                 result(
                     "realized", metric, measured, segment=segment, segment_value=value,
                     lower=lower, upper=upper, baseline=baseline, rows=n,
                     alert=lower is not None and _outside(measured, lower, upper),  # type: ignore[arg-type]
+                    detail=None if ci is None else {"ci": [_json_number(b) for b in ci]},
                 )
             )  # fmt: skip
     return rows
+
+
+def estimated_by_segment(
+    bundle: Bundle,
+    estimator: PerformanceEstimator,
+    served: pl.DataFrame,
+    *,
+    segments: list[str],
+    min_rows: int,
+) -> tuple[list[dict[str, Any]], dict[tuple[str | None, str | None], PerformanceEstimate]]:
+    """Estimated metrics of each segment level of the served rows (``check="estimated"`` with
+    ``segment`` set), judged like the realized ones: against the alert thresholds at the
+    level's size, centred on the level's own baseline. Also returns the estimates by
+    ``(segment, level)`` for the business rows."""
+    rows = []
+    estimates: dict[tuple[str | None, str | None], PerformanceEstimate] = {}
+    for segment, value, part in _groups(served, segments, min_rows):
+        if segment is None:
+            continue
+        found = _estimate_part(bundle, estimator, part)
+        if found is None:
+            continue
+        estimates[(segment, value)] = found
+        for name, metric in found.metrics.items():
+            baseline = _baseline(bundle, name, segment, value)
+            lower, upper = _band(estimator, name, found.rows, segment, baseline)
+            rows.append(
+                result(
+                    "estimated", name, metric.value, segment=segment, segment_value=value,
+                    lower=lower, upper=upper, baseline=baseline, rows=found.rows,
+                    alert=lower is not None and _outside(metric.value, lower, upper),  # type: ignore[arg-type]
+                    detail={"band": [metric.low, metric.high], "std": metric.std},
+                )
+            )  # fmt: skip
+    return rows, estimates
+
+
+def _band(
+    estimator: PerformanceEstimator | None,
+    metric: str,
+    rows: int,
+    segment: str | None,
+    baseline: float | None,
+) -> tuple[float | None, float | None]:
+    """The estimator's alert thresholds of ``metric`` at ``rows`` rows; for a segment, moved
+    to be centred on the segment's baseline."""
+    if estimator is None or metric not in estimator.reference_:
+        return None, None
+    lower, upper = estimator.thresholds(metric, rows)
+    if segment is not None and baseline is not None:
+        centre = estimator.reference_[metric]["mean"]
+        low, high = estimator.ranges.get(metric, (0.0, 1.0))
+        lower = float(np.clip(lower - centre + baseline, low, high))
+        upper = float(np.clip(upper - centre + baseline, low, high))
+    return lower, upper
 
 
 def estimated(
@@ -198,26 +261,29 @@ def calibration(
 
 def business(
     bundle: Bundle,
-    served: pl.DataFrame,
     labeled: pl.DataFrame,
-    estimator: PerformanceEstimator | None,
     estimate: PerformanceEstimate | None,
+    segment_estimates: dict[tuple[str | None, str | None], PerformanceEstimate],
     *,
     segments: list[str],
     min_rows: int,
 ) -> list[dict[str, Any]]:
     """Money per prediction from the bundle's cost matrix (``check="business"``): realized on
-    the labeled rows and estimated on all served rows, overall and per segment, against the
-    bundle's expected cost at validation."""
+    the labeled rows and estimated on the served rows (``estimate`` of the whole window and
+    ``segment_estimates`` of its levels, from :func:`estimated_by_segment`), overall and per
+    segment, against the bundle's expected cost at validation."""
     cost = bundle.metadata.get("cost")
     if not cost:
         return []
     baseline = bundle.cost["per_prediction"] if bundle.cost else None
     rows = []
-    if estimator is not None:
-        for segment, value, part in _groups(served, segments, min_rows):
-            found = estimate if segment is None else _estimate_part(bundle, estimator, part)
-            if found is None or found.cost is None:
+    if estimate is not None:
+        by_group: dict[tuple[str | None, str | None], PerformanceEstimate] = {
+            (None, None): estimate,
+            **segment_estimates,
+        }
+        for (segment, value), found in by_group.items():
+            if found.cost is None:
                 continue
             expected = found.cost
             std = expected.get("std")
@@ -256,13 +322,15 @@ def _estimate_part(
 def _groups(
     frame: pl.DataFrame, segments: list[str], min_rows: int
 ) -> Iterator[tuple[str | None, Any, pl.DataFrame]]:
-    """The whole frame, then each value of each segment column with at least ``min_rows``
-    rows (smaller groups are noise, not news)."""
+    """The whole frame, then each level of each segment column (the labels of
+    :func:`tether.monitor.segments.label_segments`) with at least ``min_rows`` rows (smaller
+    groups are noise, not news)."""
     yield None, None, frame
     for segment in segments:
-        if segment not in frame.columns:
+        column = level_column(segment)
+        if column not in frame.columns:
             continue
-        for (value,), part in frame.group_by(segment, maintain_order=True):
+        for (value,), part in frame.group_by(column, maintain_order=True):
             if part.height >= min_rows:
                 yield segment, value, part
 
@@ -288,6 +356,10 @@ def _baseline(bundle: Bundle, metric: str, segment: str | None, value: Any) -> f
     estimate = found["estimate"][0] if found.height else None
     # undefined at validation (precision without a predicted positive): no baseline
     return None if estimate is None else float(estimate)
+
+
+def _json_number(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
 
 def _outside(value: float | None, lower: float, upper: float) -> bool:

@@ -154,8 +154,9 @@ def segment_levels(column: pl.Series, max_levels: int) -> tuple[list[str], np.nd
     """
     if column.dtype.is_float():
         column = column.fill_nan(None)
-    if column.dtype.is_numeric() and column.drop_nulls().n_unique() > max_levels:
-        return _deciles(column)
+    edges = range_edges(column, max_levels)
+    if edges is not None:
+        return range_levels(column, edges)
     try:
         text = pl.DataFrame({"level": column.cast(pl.String)})
     except pl.exceptions.PolarsError:
@@ -176,10 +177,63 @@ def segment_levels(column: pl.Series, max_levels: int) -> tuple[list[str], np.nd
     return _present([*top, OTHER, MISSING], codes.to_numpy())
 
 
-def _deciles(column: pl.Series) -> tuple[list[str], np.ndarray]:
+def range_edges(column: pl.Series, max_levels: int) -> list[float] | None:
+    """The inner decile edges that cut a numeric segment column into intervals, or None when
+    the column is kept as values (not numeric, or at most ``max_levels`` distinct values).
+
+    Learned once on reference rows and stored, so that later data is cut the same way.
+
+    >>> range_edges(pl.Series(range(0, 110, 10)), 5)[:4]
+    [10.0, 20.0, 30.0, 40.0]
+    >>> range_edges(pl.Series(["a", "b"]), 50) is None
+    True
+    """
+    if column.dtype.is_float():
+        column = column.fill_nan(None)
+    if not column.dtype.is_numeric() or column.drop_nulls().n_unique() <= max_levels:
+        return None
+    values = column.drop_nulls().cast(pl.Float64).to_numpy()
+    deciles = np.quantile(values, np.linspace(0.1, 0.9, 9))
+    # 12 significant digits: 30.000000000000004 is the 30 its label will show
+    return [float(edge) for edge in np.unique(np.round(deciles, 12 - _magnitude(deciles)))]
+
+
+def segment_labels(column: pl.Series, edges: list[float] | None) -> pl.Series:
+    """Each row's level label as text: its interval when the column was cut at ``edges``
+    (:func:`range_edges` of the reference), else its value; nulls and NaN are
+    ``"(missing)"``. Unlike :func:`segment_levels` no value is folded into ``"(other)"``, so
+    a value the reference never had keeps its own name.
+
+    >>> segment_labels(pl.Series([0.5, None]), [1.0]).to_list()
+    ['(-inf, 1.0)', '(missing)']
+    >>> segment_labels(pl.Series(["EWR", None]), None).to_list()
+    ['EWR', '(missing)']
+    """
+    if edges is not None:
+        labels, codes = range_levels(column, edges)
+        return pl.Series(column.name, labels, dtype=pl.String).gather(codes)
+    if column.dtype.is_float():
+        column = column.fill_nan(None)
+    try:
+        text = column.cast(pl.String)
+    except pl.exceptions.PolarsError:
+        raise InputError(
+            f"segment column {column.name!r} has type {column.dtype}; segments must be numbers, "
+            "strings, booleans or dates"
+        ) from None
+    return text.fill_null(MISSING)
+
+
+def range_levels(column: pl.Series, edges: list[float]) -> tuple[list[str], np.ndarray]:
+    """Labels (``"[1.0, 3.5)"``, open at both ends) and codes of a numeric column cut at
+    ``edges``; nulls and NaN are ``"(missing)"``. Levels with no rows are left out.
+
+    >>> labels, codes = range_levels(pl.Series([0.5, 2.0, None]), [1.0])
+    >>> labels, codes.tolist()
+    (['(-inf, 1.0)', '[1.0, inf)', '(missing)'], [0, 1, 2])
+    """
     values = column.cast(pl.Float64).to_numpy()
     missing = np.isnan(values)
-    edges = np.unique(np.quantile(values[~missing], np.linspace(0.1, 0.9, 9)))
     codes = np.where(missing, len(edges) + 1, np.searchsorted(edges, values, side="right"))
     bounds = [-np.inf, *edges, np.inf]
     labels = [
@@ -187,6 +241,11 @@ def _deciles(column: pl.Series) -> tuple[list[str], np.ndarray]:
         for lo, hi in itertools.pairwise(bounds)
     ]
     return _present([*labels, MISSING], codes)
+
+
+def _magnitude(values: np.ndarray) -> int:
+    largest = float(np.max(np.abs(values)))
+    return int(np.floor(np.log10(largest))) + 1 if largest > 0 else 0
 
 
 def _number(value: float) -> str:

@@ -1,0 +1,100 @@
+"""Declared segments in the monitor: levels cut like the baseline, bootstrap intervals and
+estimates per level, representation against the training support, score drift per level."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import pytest
+from monitor_data import build, day_of_traffic
+
+from tether.monitor.quality import estimated_by_segment, realized
+from tether.monitor.segments import label_segments, prediction_drift, representation
+
+SEGMENTS = ["origin", "distance"]
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    return build(segments=SEGMENTS)
+
+
+def _window(bundle, frame: pl.DataFrame) -> pl.DataFrame:
+    scored = bundle.predict(frame).with_columns(frame.select(*SEGMENTS, "carrier", "dep_hour"))
+    return label_segments(bundle, scored.with_columns(label=frame["late"]), SEGMENTS)
+
+
+def test_numeric_segments_are_cut_where_the_baseline_cut_them(bundle) -> None:
+    window = _window(bundle, day_of_traffic(3_000, 7))
+    rows = realized(bundle, window, bundle.estimator(), segments=["distance"], min_rows=100,
+                    n_resamples=20)  # fmt: skip
+    levels = {r["segment_value"] for r in rows if r["segment"] == "distance"}
+    baseline = set(bundle.metrics.filter(pl.col("segment") == "distance")["value"].to_list())
+    assert len(levels) >= 8  # deciles of 3,000 rows, each above 100 rows
+    assert levels <= baseline
+
+
+def test_realized_metrics_carry_bootstrap_intervals_that_narrow_with_rows(bundle) -> None:
+    window = _window(bundle, day_of_traffic(4_000, 8))
+    rows = realized(bundle, window, bundle.estimator(), segments=["origin"], min_rows=100,
+                    n_resamples=100)  # fmt: skip
+    accuracy = [r for r in rows if r["metric"] == "accuracy"]
+    widths = {}
+    for row in accuracy:
+        low, high = json.loads(row["detail"])["ci"]
+        assert low <= row["value"] <= high
+        widths[row["segment_value"]] = high - low
+    # overall has ~3 times the rows of an airport: its interval is about sqrt(3) narrower
+    airports = [width for level, width in widths.items() if level is not None]
+    assert widths[None] < min(airports)
+    no_interval = realized(bundle, window, None, segments=["origin"], min_rows=100, n_resamples=0)
+    assert all(r["detail"] is None for r in no_interval)
+
+
+def test_estimates_per_level_are_judged_against_the_levels_own_baseline(bundle) -> None:
+    window = _window(bundle, day_of_traffic(3_000, 9))
+    rows, estimates = estimated_by_segment(
+        bundle, bundle.estimator(), window, segments=["origin"], min_rows=200
+    )
+    auc = {r["segment_value"]: r for r in rows if r["metric"] == "roc_auc"}
+    assert set(auc) == {"EWR", "JFK", "LGA"}
+    assert set(estimates) == {("origin", "EWR"), ("origin", "JFK"), ("origin", "LGA")}
+    for level, row in auc.items():
+        assert row["lower"] < row["baseline"] < row["upper"]
+        assert not row["alert"], level  # same distribution as validation
+
+
+def test_a_level_rare_in_training_and_frequent_in_production_alerts(bundle) -> None:
+    served = _window(bundle, day_of_traffic(2_000, 10))
+    as_trained = representation(bundle, served, ["origin"], alpha=0.01)
+    assert len(as_trained) == 3
+    assert not any(r["alert"] for r in as_trained)
+    for row in as_trained:  # each airport a third of training and of the window
+        assert row["baseline"] == pytest.approx(1 / 3, abs=0.05)
+        assert row["value"] == pytest.approx(1 / 3, abs=0.05)
+    # a new airport, never seen in training, now takes a fifth of the traffic
+    moved = served.with_columns(
+        pl.when(pl.int_range(pl.len()) % 5 == 0).then(pl.lit("SWF"))
+        .otherwise(pl.col("segment:origin")).alias("segment:origin")
+    )  # fmt: skip
+    found = {r["segment_value"]: r for r in representation(bundle, moved, ["origin"], alpha=0.01)}
+    assert found["SWF"]["alert"]
+    assert found["SWF"]["baseline"] == 0.0
+    assert json.loads(found["SWF"]["detail"])["training_rows"] == 0
+    assert not found["JFK"]["alert"]
+
+
+def test_scores_that_drift_in_one_level_only_are_found_there(bundle) -> None:
+    frame = day_of_traffic(6_000, 11)
+    # JFK's flights leave late in the evening now: higher scores there, nowhere else
+    frame = frame.with_columns(
+        pl.when(pl.col("origin") == "JFK")
+        .then(21.0)
+        .otherwise(pl.col("dep_hour"))
+        .alias("dep_hour")
+    )
+    rows = prediction_drift(bundle, _window(bundle, frame), ["origin"], alpha=0.01, min_rows=200)
+    drifted = {r["segment_value"] for r in rows if r["alert"]}
+    assert drifted == {"JFK"}
+    assert {r["segment_value"] for r in rows} == {"EWR", "JFK", "LGA"}
