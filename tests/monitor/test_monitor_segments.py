@@ -98,3 +98,26 @@ def test_scores_that_drift_in_one_level_only_are_found_there(bundle) -> None:
     drifted = {r["segment_value"] for r in rows if r["alert"]}
     assert drifted == {"JFK"}
     assert {r["segment_value"] for r in rows} == {"EWR", "JFK", "LGA"}
+
+
+def test_the_review_sample_favours_levels_rare_in_training(bundle, tmp_path) -> None:
+    from monitor_data import log_day
+
+    from tether.monitor import export_review
+    from tether.store import open_store
+
+    store = open_store(str(tmp_path / "log.db"))
+    frame = day_of_traffic(3_000, 12)
+    # a third of the day comes from an airport training never saw
+    frame = frame.with_columns(
+        pl.when(pl.col("origin") == "JFK").then(pl.lit("SWF")).otherwise(pl.col("origin"))
+        .alias("origin")
+    )  # fmt: skip
+    log_day(store, bundle, frame, 0, labels=False)
+    sample = export_review(store, "late", tmp_path / "review.csv", bundle, per_window=60)
+    counts = dict(sample["origin"].value_counts().iter_rows())
+    # even quotas would give each airport 20; SWF's quota is MAX_FAVOUR (4) times a familiar
+    # airport's: 4 / 6 of the 60 rows, each of the others 1 / 6 (floored per stratum)
+    assert counts["SWF"] >= 36
+    assert counts["SWF"] >= 4 * max(counts["EWR"], counts["LGA"])
+    store.close()

@@ -3,7 +3,9 @@
 Labels that never arrive by themselves (fraud nobody reported, a churn the CRM does not know)
 come from people. ``export_review`` picks unlabeled served predictions per window, stratified by
 the model's confidence (equal numbers from each confidence quartile, so the uncertain rows a
-random sample under-represents get looked at) and by segment value; reviewers fill the
+random sample under-represents get looked at) and by segment level, with a larger share for the
+levels that were rare in training but are frequent now (where the model generalizes worst and
+labels help most); reviewers fill the
 ``label`` column; ``import_review`` sends the filled rows to the store like any other labels.
 """
 
@@ -18,6 +20,7 @@ import numpy as np
 import polars as pl
 
 from tether.errors import InputError
+from tether.monitor.segments import label_segments, level_column
 from tether.store import LabelRecord, LabelResult
 
 if TYPE_CHECKING:
@@ -27,6 +30,9 @@ if TYPE_CHECKING:
     from tether.store import PredictionStore
 
 CONFIDENCE_BINS = 4
+
+MAX_FAVOUR = 4
+"""Most times its even quota a level over-represented against training gets in the sample."""
 
 
 def export_review(
@@ -44,9 +50,11 @@ def export_review(
     """Write up to ``per_window`` unlabeled predictions of each ``window`` to ``path`` (csv or
     parquet by suffix) with an empty ``label`` column, and return them.
 
-    Within a window, rows are spread evenly over the confidence quartiles (of the whole export)
-    crossed with the values of the bundle's first declared segment (or sensitive attribute), so
-    every stratum is seen.
+    Within a window, rows are spread over the confidence quartiles (of the whole export)
+    crossed with the levels of the bundle's first declared segment (or sensitive attribute), so
+    every stratum is seen; a level's quota is multiplied by how over-represented it is against
+    its training support (production share over training share, from 1 up to
+    :data:`MAX_FAVOUR`).
     """
     if per_window < 1:
         raise InputError(f"per_window={per_window!r} must be at least 1")
@@ -60,19 +68,25 @@ def export_review(
         pl.col("created_at").dt.truncate(window).alias("window"),
         _confidence_bin(bundle, pending).alias("confidence_bin"),
     ]
+    favour = pl.lit(1)
     if segment is not None and segment in pending.columns:
-        strata.append(pl.col(segment).cast(pl.String).fill_null("(missing)").alias("stratum"))
+        pending = label_segments(bundle, pending, [segment])
+        strata.append(pl.col(level_column(segment)).alias("stratum"))
+        favour = _favour(bundle, segment, pending.get_column(level_column(segment)))
     try:
         keyed = pending.with_columns(strata)
     except pl.exceptions.PolarsError:
         raise InputError(f"window={window!r} is not a period like '1h', '1d', '1w'") from None
     keys = [column.meta.output_name() for column in strata]
-    per_stratum = max(1, per_window // max(1, keyed.select(keys[1:]).n_unique()))
+    # each stratum's quota is its favour's part of the window's rows
+    keyed = keyed.with_columns(favour.alias("__favour"))
+    weight = keyed.unique(keys[1:]).get_column("__favour").sum()
+    quota = (pl.col("__favour") * per_window // weight).clip(lower_bound=1)
     rng = np.random.default_rng(seed)
     keyed = keyed.with_columns(pl.Series("__order", rng.permutation(keyed.height)))
     picked = (
         keyed.sort("__order")
-        .filter(pl.int_range(pl.len()).over(keys) < per_stratum)
+        .filter(pl.int_range(pl.len()).over(keys) < quota)
         .filter(pl.int_range(pl.len()).over("window") < per_window)
         .sort("created_at", "id")
     )
@@ -103,6 +117,22 @@ def import_review(store: PredictionStore, path: str | os.PathLike[str]) -> Label
         for i, v in filled.select("id", "label").iter_rows()
     ]  # fmt: skip
     return store.add_labels(labels)
+
+
+def _favour(bundle: Bundle, segment: str, levels: pl.Series) -> pl.Expr:
+    """Each row's quota multiplier: its level's share of the rows to review over its share of
+    the training rows, clipped to ``[1, MAX_FAVOUR]`` (a level training never had gets the
+    most)."""
+    support = (bundle.metadata.get("representation") or {}).get(segment)
+    if support is None or not support["rows"]:
+        return pl.lit(1)
+    shares = levels.value_counts(name="rows").with_columns(share=pl.col("rows") / levels.len())
+    ratio = {
+        level: share / max(support["levels"].get(level, 0) / support["rows"], 1e-12)
+        for level, _, share in shares.iter_rows()
+    }
+    multiplier = {level: int(min(MAX_FAVOUR, max(1, round(r)))) for level, r in ratio.items()}
+    return pl.col("stratum").replace_strict(multiplier, default=1, return_dtype=pl.Int64)
 
 
 def _confidence_bin(bundle: Bundle, frame: pl.DataFrame) -> pl.Expr:
