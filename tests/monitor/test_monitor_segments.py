@@ -121,3 +121,62 @@ def test_the_review_sample_favours_levels_rare_in_training(bundle, tmp_path) -> 
     assert counts["SWF"] >= 36
     assert counts["SWF"] >= 4 * max(counts["EWR"], counts["LGA"])
     store.close()
+
+
+def test_a_window_segment_worse_than_its_scores_say_is_found_and_alerts(bundle) -> None:
+    from tether.monitor.quality import labels_of, scores_of
+    from tether.monitor.weak_segments import searcher, weak_segments
+
+    frame = day_of_traffic(20_000, 13)
+    weak = (pl.col("carrier") == "UA") & (pl.col("dep_hour") >= 19)
+    # the labels of UA's evening flights now mean the opposite: the scores cannot know
+    frame = frame.with_columns(
+        pl.when(weak).then(1 - pl.col("late")).otherwise(pl.col("late")).alias("late")
+    )
+    window = _window(bundle, frame)
+    y, usable = labels_of(bundle, window)
+    assert usable.all()
+    scores = scores_of(bundle, window)
+    rows = weak_segments(bundle, searcher(bundle), window, window, y, scores, scores,
+                         max_rows=50_000)  # fmt: skip
+    labeled = [r for r in rows if r["metric"] == "labeled"]
+    alerts = [r for r in labeled if r["alert"]]
+    assert alerts, labeled
+    top = alerts[0]
+    assert "carrier = 'UA'" in top["segment"] and "dep_hour" in top["segment"]
+    assert json.loads(top["detail"])["kind"] == "worse_than_expected"
+    assert top["value"] > top["baseline"]
+    # with no labels the same window only shows where the model is unsure, never alerting
+    estimated = [r for r in rows if r["metric"] == "estimated"]
+    assert not any(r["alert"] for r in estimated)
+
+
+def test_nothing_is_weak_in_a_window_like_validation(bundle) -> None:
+    from tether.monitor.quality import labels_of, scores_of
+    from tether.monitor.weak_segments import searcher, weak_segments
+
+    window = _window(bundle, day_of_traffic(20_000, 14))
+    y, _ = labels_of(bundle, window)
+    scores = scores_of(bundle, window)
+    rows = weak_segments(bundle, searcher(bundle), window, window, y, scores, scores,
+                         max_rows=50_000)  # fmt: skip
+    assert not any(r["alert"] for r in rows)
+    assert not [r for r in rows if r["metric"] == "representation"]
+
+
+def test_conjunctions_production_holds_more_of_than_validation_are_named(bundle) -> None:
+    from tether.monitor.quality import labels_of, scores_of
+    from tether.monitor.weak_segments import searcher, weak_segments
+
+    frame = day_of_traffic(10_000, 15)
+    # a new evening bank of EV flights: EV after 19:00 triples its share
+    extra = frame.filter(pl.col("carrier") == "EV").with_columns(dep_hour=pl.lit(21.0))
+    window = _window(bundle, pl.concat([frame, extra, extra]))
+    y, _ = labels_of(bundle, window)
+    scores = scores_of(bundle, window)
+    rows = weak_segments(bundle, searcher(bundle), window, window, y, scores, scores,
+                         max_rows=50_000)  # fmt: skip
+    shifted = [r for r in rows if r["metric"] == "representation"]
+    assert shifted
+    assert "carrier = 'EV'" in shifted[0]["segment"] and "dep_hour" in shifted[0]["segment"]
+    assert shifted[0]["value"] > 3 * shifted[0]["baseline"]

@@ -273,6 +273,11 @@ def build_bundle(
         "reference_scores.parquet": _parquet(
             _reference_scores(scores, y_true, task, classes, segment_frame, seed or 0)
         ),
+        "reference_rows.parquet": _parquet(
+            valid_frame.select(feature_list).sample(
+                n=min(REFERENCE_ROWS, valid_frame.height), seed=seed or 0
+            )
+        ),
     }
     manifest = layout.encode_manifest(files, metadata)
     version = layout.version_of(manifest)
@@ -390,6 +395,10 @@ MAX_SEGMENT_LEVELS = 50
 
 MAX_REPRESENTED_LEVELS = 1000
 """Levels per segment column whose training support the bundle keeps."""
+
+REFERENCE_ROWS = 20_000
+"""Validation rows (features only) kept for the weak-segment search: where its numeric ranges
+are cut, and what production is compared with."""
 
 REFERENCE_SCORE_ROWS = 100_000
 """Most validation rows whose scores a bundle keeps (a seeded sample beyond that)."""

@@ -53,8 +53,9 @@ class Bundle:
     ``native``), ``model``, ``contract``, ``reference`` and ``prediction_profile`` (profiles of
     the training data and of the validation scores), ``metrics``, ``calibration``,
     ``importance`` (frames), ``cost``, ``lineage``, ``background`` (training rows for
-    explanations), ``reference_scores`` (validation scores, encoded labels and segment columns:
-    the monitor's reference) and ``feature_schema`` (polars types of the features).
+    explanations), ``reference_rows`` (a sample of validation features: the weak-segment
+    search's reference), ``reference_scores`` (validation scores, encoded labels and segment
+    columns: the monitor's reference) and ``feature_schema`` (polars types of the features).
 
     Example
     -------
@@ -114,6 +115,11 @@ class Bundle:
         # None in bundles built before tether kept them
         self.reference_scores: pl.DataFrame | None = (
             None if scored is None else pl.read_parquet(io.BytesIO(scored))
+        )
+        rows = self._files.get("reference_rows.parquet")
+        # a sample of validation features (None in bundles built before tether kept them)
+        self.reference_rows: pl.DataFrame | None = (
+            None if rows is None else pl.read_parquet(io.BytesIO(rows))
         )
         self.feature_schema: dict[str, pl.DataType] = {
             name: contract_dtypes.to_polars(dtype)

@@ -20,12 +20,13 @@ import numpy as np
 import polars as pl
 
 from tether.errors import InputError, TetherError
-from tether.monitor import concept, drift_checks, quality, silent
+from tether.monitor import concept, drift_checks, quality, silent, weak_segments
 from tether.monitor import segments as segment_checks
 from tether.monitor.result import RESULT_SCHEMA, result, results_frame
 from tether.monitor.windows import MonitorWindow, cut, fingerprint
 from tether.performance.estimation import PerformanceEstimator
 from tether.performance.metrics import predicted
+from tether.performance.segments import WeakSegments
 
 if TYPE_CHECKING:
     from tether.bundle import Bundle
@@ -84,6 +85,9 @@ class Monitor:
         drift (served rows) are reported.
     n_resamples
         Bootstrap resamples of the realized metrics' confidence intervals (0: none).
+    weak_segment_rows
+        Rows of a window each weak-segment search looks at (a seeded sample beyond; 0: no
+        search). See :mod:`tether.monitor.weak_segments`.
 
     Example
     -------
@@ -103,6 +107,7 @@ class Monitor:
         alpha: float = 0.01,
         min_segment_rows: int = 200,
         n_resamples: int = 100,
+        weak_segment_rows: int = 200_000,
     ) -> None:
         from tether.registry import Registry
         from tether.store import PredictionStore, open_store
@@ -116,8 +121,17 @@ class Monitor:
         self.alpha = alpha
         if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 0:
             raise InputError(f"n_resamples={n_resamples!r} must be a whole number, 0 or more")
+        if (
+            isinstance(weak_segment_rows, bool)
+            or not isinstance(weak_segment_rows, int)
+            or weak_segment_rows < 0
+        ):
+            raise InputError(
+                f"weak_segment_rows={weak_segment_rows!r} must be a whole number, 0 or more"
+            )
         self.min_segment_rows = max(min_segment_rows, 2)
         self.n_resamples = n_resamples
+        self.weak_segment_rows = weak_segment_rows
         self._bundles: dict[tuple[str, str], _Served] = {}
 
     def run(
@@ -153,8 +167,8 @@ class Monitor:
             self._require_logged(model)
         self._load_versions(model, log)
         config = {"alpha": self.alpha, "min_segment_rows": self.min_segment_rows,
-                  "n_resamples": self.n_resamples, "period": window,
-                  "block_rows": rows}  # fmt: skip
+                  "n_resamples": self.n_resamples, "weak_segment_rows": self.weak_segment_rows,
+                  "period": window, "block_rows": rows}  # fmt: skip
         # a window cut short by ``until`` is not over
         horizon = now if until is None else min(now, until)
         history: list[dict[str, Any]] = []
@@ -283,6 +297,13 @@ class Monitor:
                 bundle, judged, estimate, segment_estimates, segments=segments,
                 min_rows=self.min_segment_rows,
             )  # fmt: skip
+        with timer("weak_segments"):
+            if served_bundle.search is not None and scored.height:
+                rows += weak_segments.weak_segments(
+                    bundle, served_bundle.search, scored, judged, codes[usable],
+                    quality.scores_of(bundle, judged), quality.scores_of(bundle, scored),
+                    max_rows=self.weak_segment_rows,
+                )  # fmt: skip
         with timer("concept"):
             if judged.height:
                 rows += concept.concept_drift(
@@ -313,8 +334,11 @@ class Monitor:
                 estimator, reason = None, str(exc)
             if estimator is None and reason is None:
                 reason = bundle.metadata.get("estimation", {}).get("reason")
+            search = (
+                weak_segments.searcher(bundle, alpha=self.alpha) if self.weak_segment_rows else None
+            )
             self._bundles[key] = _Served(
-                bundle, estimator, silent.SilentReference.from_bundle(bundle), reason
+                bundle, estimator, silent.SilentReference.from_bundle(bundle), reason, search
             )
 
     def _stored_alerts(self, model: str, unchanged: list[dict[str, Any]]) -> None:
@@ -357,6 +381,7 @@ class _Served:
     estimator: PerformanceEstimator | None
     silent: silent.SilentReference
     estimator_reason: str | None
+    search: WeakSegments | None
 
 
 def _majority_version(part: pl.DataFrame) -> str:
