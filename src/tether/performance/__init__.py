@@ -12,6 +12,7 @@ from tether.performance.calibration import (
     expected_calibration_error,
     reliability_curve,
 )
+from tether.performance.fairness import FairnessReport
 from tether.performance.importance import permutation_importance
 from tether.performance.metrics import (
     METRICS,
@@ -24,6 +25,7 @@ from tether.performance.metrics import (
 __all__ = [
     "METRICS",
     "Estimate",
+    "FairnessReport",
     "Metric",
     "baseline_metrics",
     "bootstrap_metrics",
