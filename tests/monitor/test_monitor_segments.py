@@ -143,7 +143,8 @@ def test_a_window_segment_worse_than_its_scores_say_is_found_and_alerts(bundle) 
     alerts = [r for r in labeled if r["alert"]]
     assert alerts, labeled
     top = alerts[0]
-    assert "carrier = 'UA'" in top["segment"] and "dep_hour" in top["segment"]
+    assert "carrier = 'UA'" in top["segment"]
+    assert "dep_hour" in top["segment"]
     assert json.loads(top["detail"])["kind"] == "worse_than_expected"
     assert top["value"] > top["baseline"]
     # with no labels the same window only shows where the model is unsure, never alerting
@@ -178,5 +179,6 @@ def test_conjunctions_production_holds_more_of_than_validation_are_named(bundle)
                          max_rows=50_000)  # fmt: skip
     shifted = [r for r in rows if r["metric"] == "representation"]
     assert shifted
-    assert "carrier = 'EV'" in shifted[0]["segment"] and "dep_hour" in shifted[0]["segment"]
+    assert "carrier = 'EV'" in shifted[0]["segment"]
+    assert "dep_hour" in shifted[0]["segment"]
     assert shifted[0]["value"] > 3 * shifted[0]["baseline"]

@@ -26,6 +26,7 @@ from tether import __version__
 from tether.bundle import layout
 from tether.bundle.bundle import (
     DLE_FILE,
+    FAIRNESS_FILE,
     MODEL_DIR,
     ONNX_FILE,
     Bundle,
@@ -50,6 +51,7 @@ from tether.performance import (
 from tether.performance.baseline import OTHER, range_edges, segment_labels
 from tether.performance.business import check_cost, outcome_cost
 from tether.performance.estimation import DLE
+from tether.performance.fairness import fairness, representation
 from tether.profile import Profile
 
 
@@ -187,6 +189,11 @@ def build_bundle(
         expected_cost = (
             None if cost is None else outcome_cost(cost, task, y_true, scores, threshold=threshold)
         )
+    with _timed(seconds, "fairness"):
+        fairness_files = _fairness(
+            task, classes, train_frame, valid_frame, target, list(sensitive), segment_edges,
+            scores, y_true, threshold, n_resamples, seed or 0,
+        )  # fmt: skip
     with _timed(seconds, "estimation"):
         estimation, estimator_bytes = _estimation(
             task, valid_frame.select(feature_list), y_true, scores, cost, seed or 0
@@ -256,6 +263,8 @@ def build_bundle(
         files[ONNX_FILE] = onnx_bytes
     if estimator_bytes is not None:
         files[DLE_FILE] = estimator_bytes
+    if fairness_files is not None:
+        files[FAIRNESS_FILE] = _json(fairness_files)
     files |= {
         "contract.yaml": contract.to_yaml().encode(),
         "reference.json": reference.to_json().encode(),
@@ -331,6 +340,63 @@ def _representation(
             kept[OTHER] = kept.get(OTHER, 0) + rest
         support[name] = {"source": source, "rows": column.len(), "levels": kept}
     return support
+
+
+def _fairness(
+    task: str,
+    classes: list[Any],
+    train: pl.DataFrame,
+    valid: pl.DataFrame,
+    target: str,
+    sensitive: list[str],
+    edges: dict[str, list[float]],
+    scores: np.ndarray,
+    y_true: np.ndarray,
+    threshold: float,
+    n_resamples: int,
+    seed: int,
+) -> dict[str, Any] | None:
+    """The fairness baseline of the sensitive attributes: who the training data holds and how
+    often their label is positive (:func:`~tether.performance.fairness.representation`), and
+    the model's group metrics and disparities on validation
+    (:func:`~tether.performance.fairness.fairness`). Attributes are cut into the levels the
+    monitor will use; a multiclass model has no single decision to measure (reason kept)."""
+    if not sensitive:
+        return None
+    source = train if all(name in train.columns for name in sensitive) else valid
+    positive = classes[1] if task == "binary" else None
+    training = representation(
+        source.select(
+            *(segment_labels(source[name], edges.get(name)) for name in sensitive),
+            *([target] if positive is not None else []),
+        ),
+        sensitive,
+        target=target if positive is not None else None,
+        positive=positive,
+    )
+    found: dict[str, Any] = {
+        "training": {"source": "train" if source is train else "valid",
+                     "groups": training.to_dicts()},
+        "validation": None,
+        "reason": None,
+    }  # fmt: skip
+    if task == "multiclass":
+        found["reason"] = (
+            "fairness measures one decision; a multiclass model has none (measure one class's "
+            "probabilities as a binary decision with tether.performance.fairness.fairness)"
+        )
+        return found
+    groups = valid.select(segment_labels(valid[name], edges.get(name)) for name in sensitive)
+    try:
+        report = fairness(
+            task, scores, groups, y_true=y_true, threshold=threshold, n_resamples=n_resamples,
+            seed=seed,
+        )  # fmt: skip
+    except InputError as exc:  # e.g. no attribute with two groups big enough to compare
+        found["reason"] = str(exc)
+    else:
+        found["validation"] = report.to_dict()
+    return found
 
 
 def _require(frame: pl.DataFrame, columns: Sequence[str], what: str) -> None:

@@ -26,6 +26,7 @@ from tether.contract import Contract
 from tether.contract import dtypes as contract_dtypes
 from tether.errors import InputError, TetherError, first_line
 from tether.frame import Data, read
+from tether.performance.fairness import REPRESENTATION_SCHEMA, FairnessReport
 from tether.performance.metrics import predicted
 from tether.profile import Profile
 
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 MODEL_DIR = "model/"
 ONNX_FILE = "model/model.onnx"
 DLE_FILE = "estimation/dle.json"
+FAIRNESS_FILE = "fairness.json"
 
 
 class Bundle:
@@ -55,7 +57,9 @@ class Bundle:
     ``importance`` (frames), ``cost``, ``lineage``, ``background`` (training rows for
     explanations), ``reference_rows`` (a sample of validation features: the weak-segment
     search's reference), ``reference_scores`` (validation scores, encoded labels and segment
-    columns: the monitor's reference) and ``feature_schema`` (polars types of the features).
+    columns: the monitor's reference), ``training_representation`` and ``fairness`` (rows and
+    base rates per sensitive group in training; group metrics and disparities on validation)
+    and ``feature_schema`` (polars types of the features).
 
     Example
     -------
@@ -116,6 +120,21 @@ class Bundle:
         self.reference_scores: pl.DataFrame | None = (
             None if scored is None else pl.read_parquet(io.BytesIO(scored))
         )
+        stored_fairness = self._files.get(FAIRNESS_FILE)
+        fair = None if stored_fairness is None else json.loads(stored_fairness)
+        # who the training data holds per sensitive group, with base rates (None: no
+        # sensitive attributes declared)
+        self.training_representation: pl.DataFrame | None = (
+            None if fair is None
+            else pl.DataFrame(fair["training"]["groups"], schema=REPRESENTATION_SCHEMA)
+        )  # fmt: skip
+        # group metrics and disparities on validation; None when none are declared or, with
+        # ``fairness_reason`` saying why, when they could not be measured
+        self.fairness: FairnessReport | None = (
+            None if fair is None or fair["validation"] is None
+            else FairnessReport.from_dict(fair["validation"])
+        )  # fmt: skip
+        self.fairness_reason: str | None = None if fair is None else fair["reason"]
         rows = self._files.get("reference_rows.parquet")
         # a sample of validation features (None in bundles built before tether kept them)
         self.reference_rows: pl.DataFrame | None = (

@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 
 from tether.errors import InputError, TetherError
-from tether.monitor import concept, drift_checks, quality, silent, weak_segments
+from tether.monitor import concept, drift_checks, fairness_checks, quality, silent, weak_segments
 from tether.monitor import segments as segment_checks
 from tether.monitor.result import RESULT_SCHEMA, result, results_frame
 from tether.monitor.windows import MonitorWindow, cut, fingerprint
@@ -297,13 +297,18 @@ class Monitor:
                 bundle, judged, estimate, segment_estimates, segments=segments,
                 min_rows=self.min_segment_rows,
             )  # fmt: skip
+        scores, judged_scores = quality.scores_of(bundle, scored), quality.scores_of(bundle, judged)
         with timer("weak_segments"):
             if served_bundle.search is not None and scored.height:
                 rows += weak_segments.weak_segments(
-                    bundle, served_bundle.search, scored, judged, codes[usable],
-                    quality.scores_of(bundle, judged), quality.scores_of(bundle, scored),
-                    max_rows=self.weak_segment_rows,
+                    bundle, served_bundle.search, scored, judged, codes[usable], judged_scores,
+                    scores, max_rows=self.weak_segment_rows,
                 )  # fmt: skip
+        with timer("fairness"):
+            rows += fairness_checks.fairness_rows(
+                bundle, scored, scores, judged, codes[usable], judged_scores,
+                min_rows=self.min_segment_rows, n_resamples=self.n_resamples,
+            )  # fmt: skip
         with timer("concept"):
             if judged.height:
                 rows += concept.concept_drift(
