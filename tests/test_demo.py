@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -159,3 +160,29 @@ def test_demo_monitors_july_and_backfills_late_labels(demo_run):
     finally:
         store.close()
     assert (out / "review.csv").exists()
+
+
+def test_demo_finds_weak_segments_and_tracks_fairness_in_july(demo_run):
+    done, out = demo_run
+    stdout = " ".join(done.stdout.split())  # rich wraps long lines
+    assert "ROC AUC per carrier, last stored block" in stdout
+    found = re.search(r"false discoveries held at 5%: (\d+) segments worse than the model", stdout)
+    assert found
+    assert int(found[1]) >= 1
+    assert "so the model is less certain here rather than wrong" in stdout
+    assert "disparities between airports" in stdout
+    assert "March (validation)" in stdout
+    from tether.store import open_store
+
+    store = open_store(str(out / "tether.db"))
+    try:
+        results = store.read_results("late-arrival")
+    finally:
+        store.close()
+    checks = set(results["check"])
+    assert {"segments", "weak_segment", "fairness"} <= checks
+    parity = results.filter(
+        (pl.col("check") == "fairness") & (pl.col("metric") == "demographic_parity_difference")
+    )
+    assert parity.height >= 4  # one per stored block at least
+    assert parity["baseline"].is_not_null().all()

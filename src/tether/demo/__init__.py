@@ -21,6 +21,7 @@ from rich.table import Table
 from tether.contract import Contract, ValidationResult
 from tether.demo.model import run as run_model_steps
 from tether.demo.monitoring import run as run_monitoring_step
+from tether.demo.segments import run as run_segments_step
 from tether.demo.serving import run as run_serving_step
 from tether.drift import DomainClassifierDrift, DriftReport, PCAReconstructionDrift, drift
 from tether.errors import InputError
@@ -168,6 +169,7 @@ def main(out_dir: Path = Path("demo-out")) -> None:
     july = flights.filter(pl.col("month") == 7).drop("year", "month", "day")
     run_serving_step(console, _step, july, out_dir, overall["estimate"][0])
     run_monitoring_step(console, _step, july, out_dir)
+    run_segments_step(console, _step, july, out_dir)
 
 
 def _print_drift(report: DriftReport) -> None:

@@ -36,7 +36,7 @@ def run(console: Console, step: Any, july: pl.DataFrame, out_dir: Path) -> None:
             "stored, the newest, still filling, reported only; labels so far cover July 1-21",
             highlight=False,
         )
-        dates = _flight_dates(store, first, july)
+        dates = flight_dates(store, first.windows, july)
         _print_windows(console, first, dates)
         console.print("what alerted:")
         _print_alerts(console, first)
@@ -81,7 +81,7 @@ def run(console: Console, step: Any, july: pl.DataFrame, out_dir: Path) -> None:
         )
         console.print(
             f"review export: {sample.height} predictions without a label yet, stratified by "
-            f"confidence and airport, written to {out_dir / 'review.csv'} for people to label",
+            f"confidence and carrier, written to {out_dir / 'review.csv'} for people to label",
             highlight=False,
         )
     finally:
@@ -148,14 +148,14 @@ def _print_alerts(console: Console, run: MonitorRun) -> None:
         )
 
 
-def _flight_dates(store: Any, run: MonitorRun, july: pl.DataFrame) -> dict[int, str]:
+def flight_dates(store: Any, windows: pl.DataFrame, july: pl.DataFrame) -> dict[int, str]:
     """For each window, the dates of the flights it holds (the log's times are when they were
     served; the demo serves July in flight order)."""
     served = store.read(MODEL, labels=False).select("id", "created_at")
     flights = july.select(pl.col("flight_id").cast(pl.String).alias("id"), "time_hour")
     dated = served.join(flights, on="id", how="left")
     dates = {}
-    for index, window in enumerate(run.windows.iter_rows(named=True)):
+    for index, window in enumerate(windows.iter_rows(named=True)):
         inside = dated.filter(
             pl.col("created_at").is_between(
                 window["window_start"], window["window_end"], closed="left"
