@@ -54,6 +54,9 @@ app.add_typer(monitor_app, name="monitor")
 review_app = typer.Typer(help="Human review of predictions: export a sample, import its labels.",
                          no_args_is_help=True)  # fmt: skip
 app.add_typer(review_app, name="review")
+check_app = typer.Typer(help="The pre-deploy gate: what a challenger must pass.",
+                        no_args_is_help=True)  # fmt: skip
+app.add_typer(check_app, name="check")
 
 out = Console()
 err = Console(stderr=True)
@@ -460,6 +463,91 @@ def review_import(
         f"{done.accepted:,} labels accepted, {done.updated:,} updated, {done.unchanged:,} "
         f"unchanged, {len(done.unknown):,} unknown ids"
     )
+
+
+@check_app.command("fairness")
+def check_fairness_command(
+    challenger: Annotated[str, typer.Argument(help="The challenger (folder or registry ref).")],
+    champion: Annotated[str, typer.Argument(help="The champion (folder or registry ref).")],
+    valid: Annotated[
+        str | None,
+        typer.Option(
+            help="Rows to measure both on: features, target and sensitive columns "
+            "(default: each bundle's own validation report)."
+        ),
+    ] = None,
+    floor: Annotated[float, typer.Option(help="Smallest growth that fails.")] = 0.02,
+    registry: RegistryOpt = None,
+    trusted: TrustedOpt = False,
+) -> None:
+    """Fail (exit 1) when the challenger widens a disparity between sensitive groups."""
+    from tether.checks import check_fairness
+
+    verdict = check_fairness(
+        _open_bundle(challenger, registry, trusted), _open_bundle(champion, registry, trusted),
+        valid, floor=floor,
+    )  # fmt: skip
+    table = Table("attribute", "disparity", "champion", "challenger [95%]", "grew")
+    for row in verdict.changes.iter_rows(named=True):
+        table.add_row(
+            row["attribute"], row["metric"], _fixed(row["baseline_value"]),
+            f"{_fixed(row['value'])} [{_fixed(row['low'])}, {_fixed(row['high'])}]",
+            "[red]yes[/red]" if row["grew"] else "no",
+        )  # fmt: skip
+    out.print(table)
+    for line in verdict.summary():
+        out.print(line, highlight=False)
+    raise typer.Exit(0 if verdict.passed else 1)
+
+
+@app.command("segments")
+def segments_command(
+    data: DataArg,
+    label: Annotated[str, typer.Option(help="The label column.")],
+    score: Annotated[str, typer.Option(help="The positive-class score (or prediction) column.")],
+    task: Annotated[str, typer.Option(help="binary or regression.")] = "binary",
+    threshold: Annotated[
+        float, typer.Option(help="Score at or above which a row is positive.")
+    ] = 0.5,
+    reference: Annotated[
+        str | None, typer.Option(help="Rows whose quantiles cut numeric ranges (default: DATA).")
+    ] = None,
+    columns: Annotated[
+        list[str] | None, typer.Option("--column", help="A column to search (repeat; default all).")
+    ] = None,
+    alpha: Annotated[float, typer.Option(help="False discovery rate.")] = 0.05,
+    top: Annotated[int, typer.Option(help="Segments printed.")] = 10,
+) -> None:
+    """Weak segments: conjunctions of up to three conditions where the model does worse."""
+    from tether.performance.segments import WeakSegments, error_loss, expected_error
+
+    frame = read(data)
+    missing = [c for c in (label, score) if c not in frame.columns]
+    if missing:
+        raise TetherError(f"{data} has no columns {missing}; it has {frame.columns}")
+    scores = frame[score].cast(pl.Float64).to_numpy()
+    loss = error_loss(task, frame[label].to_numpy(), scores, threshold=threshold)
+    expected = variance = None
+    if task != "regression":
+        expected, variance = expected_error(task, scores, threshold=threshold)
+    searched = columns or [c for c in frame.columns if c not in (label, score)]
+    search = WeakSegments(alpha=alpha, columns=searched)
+    search.fit(read(reference) if reference else frame)
+    found = search.find(frame, loss, expected=expected, variance=variance)
+    table = Table("#", "kind", "segment", "rows", "loss", "rest", "q")
+    for row in found.head(top).iter_rows(named=True):
+        table.add_row(
+            str(row["rank"]), row["kind"], row["segment"], f"{row['size']:,}",
+            f"{row['loss']:.3g}", f"{row['rest_loss']:.3g}", f"{row['q_value']:.1e}",
+        )  # fmt: skip
+    out.print(table)
+    weak = found.filter(pl.col("kind") != "low_confidence")
+    out.print(f"{weak.height} weak segment(s), {found.height - weak.height} low-confidence "
+              f"region(s) at a false discovery rate of {alpha}", highlight=False)  # fmt: skip
+
+
+def _fixed(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 @app.command("demo")

@@ -360,7 +360,8 @@ def _fairness(
     often their label is positive (:func:`~tether.performance.fairness.representation`), and
     the model's group metrics and disparities on validation
     (:func:`~tether.performance.fairness.fairness`). Attributes are cut into the levels the
-    monitor will use; a multiclass model has no single decision to measure (reason kept)."""
+    monitor will use. When the model cannot be measured (a multiclass model has no single
+    decision), the reason is kept instead."""
     if not sensitive:
         return None
     source = train if all(name in train.columns for name in sensitive) else valid
@@ -380,19 +381,13 @@ def _fairness(
         "validation": None,
         "reason": None,
     }  # fmt: skip
-    if task == "multiclass":
-        found["reason"] = (
-            "fairness measures one decision; a multiclass model has none (measure one class's "
-            "probabilities as a binary decision with tether.performance.fairness.fairness)"
-        )
-        return found
     groups = valid.select(segment_labels(valid[name], edges.get(name)) for name in sensitive)
     try:
         report = fairness(
             task, scores, groups, y_true=y_true, threshold=threshold, n_resamples=n_resamples,
             seed=seed,
         )  # fmt: skip
-    except InputError as exc:  # e.g. no attribute with two groups big enough to compare
+    except InputError as exc:  # a multiclass model, no attribute with two groups to compare
         found["reason"] = str(exc)
     else:
         found["validation"] = report.to_dict()
