@@ -21,12 +21,14 @@ from tether.performance.metrics import (
     confusion_counts,
     default_metrics,
 )
+from tether.performance.segments import WeakSegments
 
 __all__ = [
     "METRICS",
     "Estimate",
     "FairnessReport",
     "Metric",
+    "WeakSegments",
     "baseline_metrics",
     "bootstrap_metrics",
     "brier_score",
