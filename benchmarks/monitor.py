@@ -2,13 +2,15 @@
 
 The bundle: the online-path benchmark's 25-feature pipeline (imputer, scaler, one-hot encoder,
 logistic regression) trained on 50,000 rows of the standard frame, validated on 50,000 more,
-with a segment column (``cat_0``) and a cost matrix. Production: 1,000,000 new rows of the
+with a segment column (``cat_0``), a sensitive attribute (``cat_1``) and a cost matrix. Production: 1,000,000 new rows of the
 standard frame with ``num_00`` shifted by 0.1 sd, scored by the bundle and logged through
 ``PredictionStore.log`` one millisecond apart, every second one labeled. The monitor reads the
 whole window back from the store and runs every check on it as one window (``rows=1_000_000``):
 input drift on 25 columns, prediction and confidence drift, silent failures, CBPE estimation,
-realized metrics, calibration and business cost per segment, concept drift on 500,000 labeled
-rows. Two runs per backend (the second with another alpha, so its fingerprint differs and it
+realized metrics with bootstrap intervals, estimates, score drift, calibration and business cost
+per segment level, representation against the training support, weak-segment discovery (three
+searches on 200,000 sampled rows each), fairness of the groups of ``cat_1`` (decisions on all rows,
+error rates on the labeled ones, 100 resamples), concept drift on 500,000 labeled rows. Two runs per backend (the second with another alpha, so its fingerprint differs and it
 recomputes everything); the table shows the faster. Bar: <= 20 s.
 """
 
@@ -48,6 +50,7 @@ def bench_monitor() -> None:
         valid=valid.with_columns(_target(valid)),
         target="y",
         segments=["cat_0"],
+        sensitive=["cat_1"],
         cost={"fp": 1.0, "fn": 5.0},
         n_resamples=20,
     )

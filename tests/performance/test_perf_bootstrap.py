@@ -127,3 +127,23 @@ def test_estimate_to_dict() -> None:
 def test_bad_arguments_raise_input_error(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(InputError, match=message):
         bootstrap_metrics("binary", [0, 1], [0.2, 0.8], **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_subsampled_bootstrap_rescales_to_the_full_intervals_width() -> None:
+    rng = np.random.default_rng(5)
+    n = 200_000
+    y = rng.integers(0, 2, n)
+    p = np.clip(0.25 * y + 0.75 * rng.random(n), 0, 1)
+    names = ["roc_auc", "accuracy", "f1"]
+    full = bootstrap_metrics("binary", y, p, names=names, n_resamples=200, seed=1)
+    fast = bootstrap_metrics("binary", y, p, names=names, n_resamples=200, seed=1, max_rows=20_000)
+    for name in names:
+        assert fast[name].value == full[name].value
+        assert fast[name].rows == n
+        assert fast[name].low < fast[name].value < fast[name].high
+        # 200 resamples estimate a 95% interval's width within about 10% (the spread of the
+        # 2.5% and 97.5% order statistics); allow twice that for the two estimates' difference
+        width = full[name].high - full[name].low
+        assert fast[name].high - fast[name].low == pytest.approx(width, rel=0.2)
+    with pytest.raises(InputError, match="max_rows is 1"):
+        bootstrap_metrics("binary", y, p, names=names, max_rows=1)

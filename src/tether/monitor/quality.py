@@ -21,7 +21,7 @@ import polars as pl
 from tether.errors import InputError
 from tether.monitor.labels import encode_labels
 from tether.monitor.result import result
-from tether.monitor.segments import level_column
+from tether.monitor.segments import levels
 from tether.performance.bootstrap import bootstrap_metrics
 from tether.performance.business import outcome_cost
 from tether.performance.calibration import (
@@ -37,6 +37,10 @@ if TYPE_CHECKING:
     from tether.bundle import Bundle
 
 CALIBRATION_BINS = 10
+
+BOOTSTRAP_ROWS = 20_000
+"""Most rows a realized metric's bootstrap resamples; beyond, the m-out-of-n bootstrap
+(:func:`~tether.performance.bootstrap.bootstrap_metrics`'s ``max_rows``)."""
 
 
 def scores_of(bundle: Bundle, frame: pl.DataFrame) -> np.ndarray:
@@ -83,7 +87,8 @@ def realized(
 ) -> list[dict[str, Any]]:
     """Realized metrics on the labeled rows, overall and per segment level (``check="realized"``,
     ``baseline`` the bundle's validation value), each with its bootstrap confidence interval
-    (``detail["ci"]``, 95%, ``n_resamples`` resamples; none when 0). With an estimator,
+    (``detail["ci"]``, 95%, ``n_resamples`` resamples of at most :data:`BOOTSTRAP_ROWS` rows;
+    none when 0). With an estimator,
     ``lower``/``upper`` are its alert thresholds at the group's size (the realized metric's
     spread on reference chunks), centred on the group's own baseline, so a segment that was
     always different is judged against itself."""
@@ -93,7 +98,7 @@ def realized(
         n = len(y)
         if n_resamples:
             found = bootstrap_metrics(bundle.task, y, s, names=names, threshold=bundle.threshold,
-                                      n_resamples=n_resamples)  # fmt: skip
+                                      n_resamples=n_resamples, max_rows=BOOTSTRAP_ROWS)  # fmt: skip
             values = {metric: estimate.value for metric, estimate in found.items()}
             intervals = {
                 metric: [estimate.low, estimate.high] for metric, estimate in found.items()
@@ -322,17 +327,12 @@ def _estimate_part(
 def _groups(
     frame: pl.DataFrame, segments: list[str], min_rows: int
 ) -> Iterator[tuple[str | None, Any, pl.DataFrame]]:
-    """The whole frame, then each level of each segment column (the labels of
-    :func:`tether.monitor.segments.label_segments`) with at least ``min_rows`` rows (smaller
-    groups are noise, not news)."""
+    """The whole frame, then each level of each segment column with at least ``min_rows``
+    rows (smaller groups are noise, not news; see :func:`tether.monitor.segments.levels`)."""
     yield None, None, frame
     for segment in segments:
-        column = level_column(segment)
-        if column not in frame.columns:
-            continue
-        for (value,), part in frame.group_by(column, maintain_order=True):
-            if part.height >= min_rows:
-                yield segment, value, part
+        for level, part in levels(frame, segment, min_rows):
+            yield segment, level, part
 
 
 def _labeled_groups(

@@ -12,6 +12,7 @@ level's share against its training share and alerts on those.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -33,10 +34,31 @@ RARE_SHARE = 0.05
 OVER_REPRESENTATION = 2.0
 """How many times its training share a rare level must hold in production to alert."""
 
+MAX_LEVELS = 50
+"""Most levels of one segment column that get metrics, estimates and score drift in a window
+(the most frequent; the representation check sees every level)."""
+
 
 def level_column(segment: str) -> str:
     """Name of the level column of ``segment`` added by :func:`label_segments`."""
     return f"{LEVEL_PREFIX}{segment}"
+
+
+def levels(frame: pl.DataFrame, segment: str, min_rows: int) -> Iterator[tuple[str, pl.DataFrame]]:
+    """The :data:`MAX_LEVELS` most frequent levels of ``segment`` with at least ``min_rows``
+    rows in ``frame`` (labelled by :func:`label_segments`), largest first, with their rows."""
+    column = level_column(segment)
+    if column not in frame.columns:
+        return
+    counts = frame.get_column(column).value_counts(name="rows").filter(pl.col("rows") >= min_rows)
+    kept = counts.sort(["rows", column], descending=[True, False]).head(MAX_LEVELS)
+    if kept.height == 0:
+        return
+    parts = frame.filter(pl.col(column).is_in(kept[column].implode())).partition_by(
+        column, as_dict=True
+    )
+    for level in kept[column]:
+        yield level, parts[(level,)]
 
 
 def label_segments(bundle: Bundle, frame: pl.DataFrame, segments: list[str]) -> pl.DataFrame:
@@ -117,9 +139,9 @@ def prediction_drift(
             continue
         edges = (bundle.metadata.get("segment_edges") or {}).get(segment)
         labelled = reference.with_columns(segment_labels(reference[stored], edges).alias(column))
-        for (level,), current in scored.group_by(column, maintain_order=True):
+        for level, current in levels(scored, segment, min_rows):
             past = labelled.filter(pl.col(column) == level)
-            if current.height >= min_rows and past.height >= min_rows:
+            if past.height >= min_rows:
                 pairs.append((segment, level, past.select(outputs), current.select(outputs)))
     rows: list[dict[str, Any]] = []
     for segment, level, past, current in pairs:

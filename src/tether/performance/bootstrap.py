@@ -81,6 +81,7 @@ def bootstrap_metrics(
     n_resamples: int = 200,
     confidence: float = 0.95,
     seed: int = 0,
+    max_rows: int | None = None,
 ) -> dict[str, Estimate]:
     """Each metric's value with a percentile bootstrap confidence interval.
 
@@ -106,6 +107,12 @@ def bootstrap_metrics(
         Coverage of the interval, in (0, 1).
     seed
         Seed of ``np.random.default_rng``; the same seed gives the same intervals.
+    max_rows
+        Most rows resampled. Beyond it the resamples are drawn from a seeded subsample of
+        ``max_rows`` rows and each interval's distances from the subsample's value are scaled
+        by ``sqrt(max_rows / n)`` around the value on all rows (the m-out-of-n bootstrap with
+        the root-n rescaling of smooth statistics): a tenth of the work at ten times the rows,
+        for an interval as wide as the full bootstrap's up to Monte-Carlo noise.
 
     Example
     -------
@@ -119,6 +126,8 @@ def bootstrap_metrics(
     References
     ----------
     Efron, B. & Tibshirani, R. J. (1993). An Introduction to the Bootstrap. Chapman & Hall.
+    Bickel, P. J., Götze, F. & van Zwet, W. R. (1997). Resampling fewer than n observations:
+    gains, losses, and remedies for losses. Statistica Sinica, 7(1), 1-31.
     """
     y, s = check_inputs(task, y_true, scores)
     check_threshold(threshold)
@@ -127,13 +136,26 @@ def bootstrap_metrics(
         raise InputError(f"n_resamples is {n_resamples!r}; it must be a positive integer")
     if not 0.0 < confidence < 1.0:
         raise InputError(f"confidence is {confidence}; it must be within (0, 1)")
+    if max_rows is not None and (
+        isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 2
+    ):
+        raise InputError(f"max_rows is {max_rows!r}; it must be an integer of at least 2")
+    rng = np.random.default_rng(seed)
+    values = {m.name: float(m.compute(y, s, None, threshold)) for m in metrics}
+    total = len(y)
+    scale = 1.0
+    if max_rows is not None and total > max_rows:
+        keep = rng.choice(total, max_rows, replace=False)
+        y, s = y[keep], s[keep]
+        scale = math.sqrt(max_rows / total)
     if task != "regression":
         order = np.argsort(s if task == "binary" else y, kind="stable")
         y, s = y[order], s[order]
     n = len(y)
-    values = {m.name: float(m.compute(y, s, None, threshold)) for m in metrics}
+    centres = values if scale == 1.0 else {
+        m.name: float(m.compute(y, s, None, threshold)) for m in metrics
+    }  # fmt: skip
     draws = {m.name: np.empty(n_resamples) for m in metrics}
-    rng = np.random.default_rng(seed)
     chunk = max(1, min(n_resamples, CHUNK_BYTES // (8 * n)))
     buffer = np.empty((chunk, n))
     for start in range(0, n_resamples, chunk):
@@ -148,5 +170,7 @@ def bootstrap_metrics(
             low = high = math.nan
         else:
             low, high = (float(q) for q in np.quantile(defined, [alpha, 1.0 - alpha]))
-        result[name] = Estimate(values[name], low, high, n)
+            low = values[name] - (centres[name] - low) * scale
+            high = values[name] + (high - centres[name]) * scale
+        result[name] = Estimate(values[name], low, high, total)
     return result
