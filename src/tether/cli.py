@@ -506,6 +506,9 @@ def segments_command(
     label: Annotated[str, typer.Option(help="The label column.")],
     score: Annotated[str, typer.Option(help="The positive-class score (or prediction) column.")],
     task: Annotated[str, typer.Option(help="binary or regression.")] = "binary",
+    positive: Annotated[
+        str | None, typer.Option(help="The label value that is the positive class (text labels).")
+    ] = None,
     threshold: Annotated[
         float, typer.Option(help="Score at or above which a row is positive.")
     ] = 0.5,
@@ -525,8 +528,17 @@ def segments_command(
     missing = [c for c in (label, score) if c not in frame.columns]
     if missing:
         raise TetherError(f"{data} has no columns {missing}; it has {frame.columns}")
+    unlabeled = frame[label].null_count()
+    frame = frame.filter(pl.col(label).is_not_null())
+    if frame.height == 0:
+        raise TetherError(f"{data}: no row has a {label!r} label")
+    y = frame[label]
+    if positive is not None:
+        y = y.cast(pl.String) == positive
+    if y.dtype == pl.Boolean:
+        y = y.cast(pl.Int64)
     scores = frame[score].cast(pl.Float64).to_numpy()
-    loss = error_loss(task, frame[label].to_numpy(), scores, threshold=threshold)
+    loss = error_loss(task, y.to_numpy(), scores, threshold=threshold)
     expected = variance = None
     if task != "regression":
         expected, variance = expected_error(task, scores, threshold=threshold)
@@ -543,7 +555,8 @@ def segments_command(
     out.print(table)
     weak = found.filter(pl.col("kind") != "low_confidence")
     out.print(f"{weak.height} weak segment(s), {found.height - weak.height} low-confidence "
-              f"region(s) at a false discovery rate of {alpha}", highlight=False)  # fmt: skip
+              f"region(s) at a false discovery rate of {alpha}, on {frame.height:,} labeled rows"
+              f" ({unlabeled:,} without a label left out)", highlight=False)  # fmt: skip
 
 
 def _fixed(value: float | None) -> str:

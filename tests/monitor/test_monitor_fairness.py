@@ -75,3 +75,26 @@ def test_a_disparity_that_grows_in_production_alerts(bundle) -> None:
     detail = json.loads(parity["detail"])
     assert detail["ci"][0] > detail["baseline_ci"][1]
     assert detail["groups"].startswith("JFK")
+
+
+def test_a_sensitive_attribute_missing_from_the_log_is_reported_not_a_crash(bundle) -> None:
+    frame = day_of_traffic(1_000, 23)
+    window = bundle.predict(frame)  # the log holds no origin, so no level column either
+    scores = scores_of(bundle, window)
+    rows = fairness_rows(bundle, window, scores, window.clear(), scores[:0], scores[:0],
+                         min_rows=100, n_resamples=0)  # fmt: skip
+    assert [r["metric"] for r in rows] == ["unavailable"]
+    assert "['origin'] are not in the logged inputs" in json.loads(rows[0]["detail"])["reason"]
+
+
+def test_without_monitor_resamples_fairness_still_has_intervals(bundle) -> None:
+    frame = day_of_traffic(1_500, 24)
+    window = label_segments(bundle, bundle.predict(frame).with_columns(frame.select("origin")),
+                            ["origin"])  # fmt: skip
+    scores = scores_of(bundle, window)
+    rows = fairness_rows(bundle, window, scores, window.clear(), scores[:0], scores[:0],
+                         min_rows=100, n_resamples=0)  # fmt: skip
+    parity = next(r for r in rows if r["metric"] == "demographic_parity_difference")
+    low, high = json.loads(parity["detail"])["ci"]
+    assert low < high
+    assert not parity["alert"]

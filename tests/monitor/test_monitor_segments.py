@@ -67,7 +67,7 @@ def test_estimates_per_level_are_judged_against_the_levels_own_baseline(bundle) 
 
 def test_a_level_rare_in_training_and_frequent_in_production_alerts(bundle) -> None:
     served = _window(bundle, day_of_traffic(2_000, 10))
-    as_trained = representation(bundle, served, ["origin"], alpha=0.01)
+    as_trained = representation(bundle, served, ["origin"], alpha=0.01, min_rows=200)
     assert len(as_trained) == 3
     assert not any(r["alert"] for r in as_trained)
     for row in as_trained:  # each airport a third of training and of the window
@@ -78,11 +78,21 @@ def test_a_level_rare_in_training_and_frequent_in_production_alerts(bundle) -> N
         pl.when(pl.int_range(pl.len()) % 5 == 0).then(pl.lit("SWF"))
         .otherwise(pl.col("segment:origin")).alias("segment:origin")
     )  # fmt: skip
-    found = {r["segment_value"]: r for r in representation(bundle, moved, ["origin"], alpha=0.01)}
+    found = {
+        r["segment_value"]: r
+        for r in representation(bundle, moved, ["origin"], alpha=0.01, min_rows=200)
+    }
     assert found["SWF"]["alert"]
     assert found["SWF"]["baseline"] == 0.0
     assert json.loads(found["SWF"]["detail"])["training_rows"] == 0
     assert not found["JFK"]["alert"]
+    # one flight from a new airport is a fact, not a shift: below min_rows nothing alerts
+    single = moved.with_columns(
+        pl.when(pl.int_range(pl.len()) == 0).then(pl.lit("XYZ"))
+        .otherwise(pl.col("segment:origin")).alias("segment:origin")
+    )  # fmt: skip
+    rows = representation(bundle, single, ["origin"], alpha=0.01, min_rows=200)
+    assert not next(r for r in rows if r["segment_value"] == "XYZ")["alert"]
 
 
 def test_scores_that_drift_in_one_level_only_are_found_there(bundle) -> None:
@@ -182,3 +192,18 @@ def test_conjunctions_production_holds_more_of_than_validation_are_named(bundle)
     assert "carrier = 'EV'" in shifted[0]["segment"]
     assert "dep_hour" in shifted[0]["segment"]
     assert shifted[0]["value"] > 3 * shifted[0]["baseline"]
+
+
+def test_levels_of_values_logged_as_text_or_whole_numbers_match_training(bundle) -> None:
+    frame = day_of_traffic(500, 16).filter(pl.col("distance").is_not_null())
+    typed = label_segments(bundle, frame, ["distance"])["segment:distance"]
+    # a client that sent distances as text (the store then types the column as text), and one
+    # that sent whole numbers for a float column
+    as_text = label_segments(bundle, frame.with_columns(pl.col("distance").cast(pl.String)),
+                             ["distance"])["segment:distance"]  # fmt: skip
+    assert as_text.to_list() == typed.to_list()
+    hours = label_segments(
+        build(segments=["dep_hour"]), frame.with_columns(pl.col("dep_hour").cast(pl.Int64)),
+        ["dep_hour"],
+    )["segment:dep_hour"]  # fmt: skip
+    assert set(hours) <= {f"{h:.1f}" for h in range(5, 23)}

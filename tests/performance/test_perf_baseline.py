@@ -153,3 +153,11 @@ def test_bad_arguments_raise_input_error(
 ) -> None:
     with pytest.raises(InputError, match=message):
         _table(segments, **kwargs)  # type: ignore[arg-type]
+
+
+def test_intervals_of_large_numbers_keep_distinct_labels() -> None:
+    # timestamps in seconds: six significant digits would give most deciles the same label
+    seconds = pl.Series("t", [1_700_000_000.0 + i for i in range(1_000)])
+    labels, codes = segment_levels(seconds, max_levels=50)
+    assert len(labels) == len(set(labels)) == 10
+    assert np.bincount(codes).tolist() == [100] * 10

@@ -30,8 +30,14 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from tether.errors import FormatError, InputError, UnsupportedVersionError
-from tether.performance import FairnessReport, fairness, representation
-from tether.performance.fairness import DISPARITIES_SCHEMA, GROUP_METRICS, GROUPS_SCHEMA
+from tether.performance.fairness import (
+    DISPARITIES_SCHEMA,
+    GROUP_METRICS,
+    GROUPS_SCHEMA,
+    FairnessReport,
+    fairness,
+    representation,
+)
 
 N = 4000
 
@@ -722,3 +728,25 @@ def test_compas_reproduces_propublica_false_positive_rates() -> None:
     assert odds["groups"] == "African-American vs Caucasian"
     rates = _group_values(report, "race", "false_positive_rate")
     assert rates["African-American"] > 1.7 * rates["Caucasian"]
+
+
+def test_compared_groups_keep_a_window_to_the_baselines_groups() -> None:
+    rng = np.random.default_rng(11)
+
+    def rows(n: int, share_c: float) -> tuple[np.ndarray, pl.DataFrame]:
+        group = rng.choice(["a", "b", "c"], n, p=[(1 - share_c) / 2, (1 - share_c) / 2, share_c])
+        # group c was always selected more often: a fact of the model, not a change
+        scores = np.clip(rng.random(n) + 0.4 * (group == "c"), 0, 1)
+        return scores, pl.DataFrame({"g": group})
+
+    baseline = fairness("binary", *rows(2_000, 0.01), n_resamples=100, min_group_rows=30)
+    assert baseline.compared_groups() == {"g": ["a", "b"]}  # c had about 20 rows
+    window_scores, window = rows(20_000, 0.2)
+    everything = fairness("binary", window_scores, window, n_resamples=100, min_group_rows=30)
+    same = fairness("binary", window_scores, window, n_resamples=100, min_group_rows=30,
+                    compared_groups=baseline.compared_groups())  # fmt: skip
+    grew = {m: g for m, g in everything.compare(baseline).select("metric", "grew").iter_rows()}
+    assert grew["demographic_parity_difference"]  # c entering the comparison reads as growth
+    kept = {m: g for m, g in same.compare(baseline).select("metric", "grew").iter_rows()}
+    assert not kept["demographic_parity_difference"]
+    assert "c" not in same.disparities["groups"][0]

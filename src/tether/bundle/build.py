@@ -244,6 +244,7 @@ def build_bundle(
         "segments": list(segments),
         "sensitive": list(sensitive),
         "segment_edges": segment_edges,
+        "segment_schema": _schema(segment_frame, segment_frame.columns),
         "representation": representation,
         "owner": owner,
         "on_call": on_call,
@@ -331,8 +332,8 @@ def _representation(
         source = "train" if name in train.columns else "valid"
         column = (train if source == "train" else valid)[name]
         counts = (
-            segment_labels(column, edges.get(name)).value_counts(name="rows")
-            .sort(["rows", name], descending=[True, False])
+            segment_labels(column, edges.get(name)).alias("level").value_counts(name="rows")
+            .sort(["rows", "level"], descending=[True, False])
         )  # fmt: skip
         kept = dict(counts.head(MAX_REPRESENTED_LEVELS).iter_rows())
         rest = int(counts["rows"][MAX_REPRESENTED_LEVELS:].sum())
@@ -568,7 +569,7 @@ def _schema(frame: pl.DataFrame, features: list[str]) -> dict[str, str]:
     for name in features:
         dtype = contract_dtypes.canonical(frame.schema[name])
         if dtype is None:
-            raise InputError(f"feature {name!r} has type {frame.schema[name]}, not supported")
+            raise InputError(f"column {name!r} has type {frame.schema[name]}, not supported")
         schema[name] = dtype
     return schema
 

@@ -102,8 +102,10 @@ def check_fairness(
         rows = "each bundle's validation data"
     else:
         frame = read(valid)
+        # both cut at the challenger's edges: the same groups for both models
+        edges = challenger.metadata.get("segment_edges") or {}
         new, old = (
-            _measure(bundle, frame, sensitive, n_resamples, seed)
+            _measure(bundle, frame, sensitive, edges, n_resamples, seed)
             for bundle in (challenger, champion)
         )
         rows = f"the given {frame.height:,} rows"
@@ -112,14 +114,18 @@ def check_fairness(
 
 
 def _measure(
-    bundle: Bundle, frame: pl.DataFrame, sensitive: list[str], n_resamples: int, seed: int
+    bundle: Bundle,
+    frame: pl.DataFrame,
+    sensitive: list[str],
+    edges: dict[str, list[float]],
+    n_resamples: int,
+    seed: int,
 ) -> FairnessReport:
     target = bundle.metadata["target"]
     needed = [*bundle.features, target, *sensitive]
     missing = [name for name in dict.fromkeys(needed) if name not in frame.columns]
     if missing:
         raise InputError(f"valid lacks the columns {missing} the fairness check needs")
-    edges = bundle.metadata.get("segment_edges") or {}
     groups = frame.select(segment_labels(frame[name], edges.get(name)) for name in sensitive)
     y = encode_target(frame[target], bundle.task, bundle.classes)
     return fairness(

@@ -64,7 +64,7 @@ def _declared(console: Console, bundle: Any, last: pl.DataFrame) -> None:
             row["segment_value"],
             f"{row['rows']:,}",
             f"{row['value']:.3f}" + (" !" if row["alert"] else ""),
-            f"{low:.3f}-{high:.3f}",
+            f"{_number(low)}-{_number(high)}",
             _number(row["baseline"]),
             "-" if row["lower"] is None else f"{row['lower']:.3f}-{row['upper']:.3f}",
             "-" if guess is None else f"{guess['value']:.3f}" + (" !" if guess["alert"] else ""),
@@ -73,7 +73,8 @@ def _declared(console: Console, bundle: Any, last: pl.DataFrame) -> None:
     below = realized.filter(pl.col("alert"))["segment_value"].to_list()
     console.print(
         f"carriers whose realized AUC left their own band: {', '.join(below) or 'none'} "
-        f"(of {realized.height} with at least {200} labeled flights in the block)",
+        f"(of {realized.height} with enough labeled flights in the block: the monitor's "
+        "min_segment_rows)",
         highlight=False,
     )
 

@@ -28,6 +28,10 @@ CHECK = "fairness"
 FLOOR = 0.02
 """Smallest growth of a disparity that alerts, in its own units (see ``compare``)."""
 
+MIN_RESAMPLES = 100
+"""Fewest bootstrap resamples of a window's report: its alerts stand on the intervals, so
+they are drawn even when the monitor's own ``n_resamples`` is 0."""
+
 
 def fairness_rows(
     bundle: Bundle,
@@ -43,18 +47,33 @@ def fairness_rows(
     """Rows of ``check="fairness"``: group metrics (``segment`` the attribute,
     ``segment_value`` the group, ``baseline`` its validation value) and disparities
     (``segment`` the attribute, ``alert`` when it grew); ``scored``/``judged`` carry the
-    level columns of :func:`tether.monitor.segments.label_segments`."""
+    level columns of :func:`tether.monitor.segments.label_segments`. A window's disparities
+    take only the groups the baseline compared, so a group too small to measure at validation
+    cannot read as a disparity that grew; attributes missing from the log get one
+    ``unavailable`` row saying so."""
     baseline = bundle.fairness
-    sensitive = bundle.metadata["sensitive"]
-    if baseline is None or not sensitive or scored.height == 0:
+    if baseline is None or not bundle.metadata["sensitive"] or scored.height == 0:
         return []
+    sensitive = [
+        name for name in bundle.metadata["sensitive"] if level_column(name) in scored.columns
+    ]
+    absent = [name for name in bundle.metadata["sensitive"] if name not in sensitive]
+    rows: list[dict[str, Any]] = []
+    if absent:
+        rows.append(
+            result(CHECK, "unavailable", None,
+                   detail={"reason": f"sensitive attributes {absent} are not in the logged "
+                                     "inputs of this window; send them with each request"})
+        )  # fmt: skip
+    if not sensitive:
+        return rows
     settings = {"threshold": bundle.threshold, "min_group_rows": min_rows,
-                "n_resamples": max(n_resamples, 1)}  # fmt: skip
+                "n_resamples": max(n_resamples, MIN_RESAMPLES),
+                "compared_groups": baseline.compared_groups()}  # fmt: skip
     decisions = _report(bundle, scored, scores, None, sensitive, settings)
     outcomes = None
     if judged.height:
         outcomes = _report(bundle, judged, scores_of_judged, labels, sensitive, settings)
-    rows: list[dict[str, Any]] = []
     reported: set[str] = set()
     for report in (decisions, outcomes):
         if report is None:

@@ -84,7 +84,8 @@ class Monitor:
         Rows a segment level needs before its metrics (labeled rows) or estimates and score
         drift (served rows) are reported.
     n_resamples
-        Bootstrap resamples of the realized metrics' confidence intervals (0: none).
+        Bootstrap resamples of the realized metrics' confidence intervals (0: none; the
+        fairness check draws at least 100, its alerts stand on its intervals).
     weak_segment_rows
         Rows of a window each weak-segment search looks at (a seeded sample beyond; 0: no
         search). See :mod:`tether.monitor.weak_segments`.
@@ -259,7 +260,9 @@ class Monitor:
                 segment_checks.label_segments(bundle, frame, segments)
                 for frame in (served, scored, judged)
             )
-            rows += segment_checks.representation(bundle, served, segments, alpha=self.alpha)
+            rows += segment_checks.representation(
+                bundle, served, segments, alpha=self.alpha, min_rows=self.min_segment_rows
+            )
             rows += segment_checks.prediction_drift(
                 bundle, scored, segments, alpha=self.alpha, min_rows=self.min_segment_rows
             )

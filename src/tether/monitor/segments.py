@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 from scipy import stats
 
+from tether.contract.dtypes import to_polars
 from tether.drift.api import drift
 from tether.monitor.result import result
 from tether.performance.baseline import segment_labels
@@ -65,29 +66,37 @@ def label_segments(bundle: Bundle, frame: pl.DataFrame, segments: list[str]) -> 
     """``frame`` with one text column of level labels per declared segment present in it.
 
     >>> from types import SimpleNamespace
-    >>> bundle = SimpleNamespace(metadata={"segment_edges": {"distance": [500.0]}})
+    >>> bundle = SimpleNamespace(metadata={"segment_edges": {"distance": [500.0]},
+    ...                                    "segment_schema": {"distance": "float64"}})
     >>> frame = pl.DataFrame({"distance": [200.0, 900.0, None]})
     >>> label_segments(bundle, frame, ["distance"])["segment:distance"].to_list()
     ['(-inf, 500.0)', '[500.0, inf)', '(missing)']
     """
     edges = bundle.metadata.get("segment_edges") or {}
+    schema = bundle.metadata.get("segment_schema") or {}
+    # the log keeps what clients sent: a number sent as text, or 18 for 18.0, is read in the
+    # segment's validation type first (what does not fit is missing), so levels match training
+    typed = {
+        name: frame[name].cast(to_polars(schema[name]), strict=False)
+        if name in schema else frame[name]
+        for name in segments if name in frame.columns
+    }  # fmt: skip
     return frame.with_columns(
-        segment_labels(frame[name], edges.get(name)).alias(level_column(name))
-        for name in segments
-        if name in frame.columns
+        segment_labels(column, edges.get(name)).alias(level_column(name))
+        for name, column in typed.items()
     )
 
 
 def representation(
-    bundle: Bundle, served: pl.DataFrame, segments: list[str], *, alpha: float
+    bundle: Bundle, served: pl.DataFrame, segments: list[str], *, alpha: float, min_rows: int
 ) -> list[dict[str, Any]]:
     """Each level's share of the served rows against its training support (``check="segments",
     metric="share"``, ``baseline`` the training share, detail the training rows).
 
-    A level alerts when it was rare in training (share below :data:`RARE_SHARE`, or absent) and
-    production holds significantly more than :data:`OVER_REPRESENTATION` times that share: the
-    lower end of the window share's Wilson interval at ``1 - alpha`` (Bonferroni over the
-    levels tested) is above it.
+    A level alerts when it has at least ``min_rows`` rows, was rare in training (share below
+    :data:`RARE_SHARE`, or absent) and production holds significantly more than
+    :data:`OVER_REPRESENTATION` times that share: the lower end of the window share's Wilson
+    interval at ``1 - alpha`` (Bonferroni over the levels) is above it.
     """
     support = bundle.metadata.get("representation") or {}
     n = served.height
@@ -106,7 +115,11 @@ def representation(
             training_share = trained / known["rows"] if known["rows"] else 0.0
             share = count / n
             rare = training_share < RARE_SHARE
-            alert = rare and _wilson_low(count, n, z) > OVER_REPRESENTATION * training_share
+            alert = (
+                rare
+                and count >= min_rows
+                and _wilson_low(count, n, z) > OVER_REPRESENTATION * training_share
+            )
             rows.append(
                 result(
                     "segments", "share", share, segment=segment, segment_value=level,

@@ -194,7 +194,7 @@ def range_edges(column: pl.Series, max_levels: int) -> list[float] | None:
         return None
     values = column.drop_nulls().cast(pl.Float64).to_numpy()
     deciles = np.quantile(values, np.linspace(0.1, 0.9, 9))
-    # 12 significant digits: 30.000000000000004 is the 30 its label will show
+    # 12 significant digits: 30.000000000000004 is the 30 its label shows
     return [float(edge) for edge in np.unique(np.round(deciles, 12 - _magnitude(deciles)))]
 
 
@@ -235,11 +235,12 @@ def range_levels(column: pl.Series, edges: list[float]) -> tuple[list[str], np.n
     values = column.cast(pl.Float64).to_numpy()
     missing = np.isnan(values)
     codes = np.where(missing, len(edges) + 1, np.searchsorted(edges, values, side="right"))
-    bounds = [-np.inf, *edges, np.inf]
-    labels = [
-        f"{'(' if lo == -np.inf else '['}{_number(lo)}, {_number(hi)})"
-        for lo, hi in itertools.pairwise(bounds)
-    ]
+    # 6 significant digits unless adjacent edges need more to be told apart
+    digits = next(
+        (d for d in range(6, 13) if len({_number(e, d) for e in edges}) == len(edges)), 17
+    )
+    shown = ["-inf", *(_number(e, digits) for e in edges), "inf"]
+    labels = [f"{'(' if lo == '-inf' else '['}{lo}, {hi})" for lo, hi in itertools.pairwise(shown)]
     return _present([*labels, MISSING], codes)
 
 
@@ -248,9 +249,9 @@ def _magnitude(values: np.ndarray) -> int:
     return int(np.floor(np.log10(largest))) + 1 if largest > 0 else 0
 
 
-def _number(value: float) -> str:
-    """Short label of a bin edge: 6 significant digits, written like a Python float."""
-    return repr(float(f"{value:.6g}"))
+def _number(value: float, digits: int) -> str:
+    """Label of a bin edge: ``digits`` significant digits, written like a Python float."""
+    return repr(float(f"{value:.{digits}g}"))
 
 
 def _present(labels: list[str], codes: np.ndarray) -> tuple[list[str], np.ndarray]:

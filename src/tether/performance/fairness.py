@@ -59,7 +59,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -241,6 +241,15 @@ class FairnessReport:
             .otherwise((pl.col("low") > pl.col("baseline_high")) & (change >= floor))
         )
         return joined.with_columns(change=change, grew=worse.fill_null(False))
+
+    def compared_groups(self) -> dict[str, list[str]]:
+        """Per attribute, the groups that entered its disparities (pass it as another
+        report's ``compared_groups`` to compare over the same groups)."""
+        kept = self.groups.filter(pl.col("compared")).unique(
+            ["attribute", "group"], maintain_order=True
+        )
+        by_attribute = kept.group_by("attribute", maintain_order=True).agg("group")
+        return dict(by_attribute.iter_rows())
 
     def to_dict(self) -> dict[str, Any]:
         """The report as JSON-ready values (nulls as ``None``)."""
@@ -637,6 +646,7 @@ def fairness(
     min_group_rows: int = 30,
     max_levels: int = 50,
     seed: int = 0,
+    compared_groups: Mapping[str, Collection[str]] | None = None,
 ) -> FairnessReport:
     """Group metrics and disparities of a model's predictions, with bootstrap intervals.
 
@@ -665,6 +675,11 @@ def fairness(
     max_levels
         Most levels kept per attribute (the rest are ``"(other)"``); also the number of
         distinct values above which numbers are cut at their deciles.
+    compared_groups
+        Per attribute, the only groups that may enter its disparities, e.g. a baseline's
+        :meth:`FairnessReport.compared_groups`: a window is then compared with the baseline
+        over the same groups, and a group that was too small to measure before does not read
+        as a disparity that grew. An attribute it does not name compares all its groups.
 
     Example
     -------
@@ -714,6 +729,12 @@ def fairness(
     estimated = rows >= min_group_rows
     missing = partition.groups["missing"].to_numpy()
     compared = estimated & ~missing
+    if compared_groups is not None:
+        allowed = [
+            attribute not in compared_groups or group in compared_groups[attribute]
+            for attribute, group in partition.groups.select("attribute", "group").iter_rows()
+        ]
+        compared &= np.array(allowed, dtype=bool)
     if not any(compared[start:stop].sum() >= 2 for _, start, stop in partition.spans):
         raise InputError(
             f"sensitive has no attribute with two groups of at least min_group_rows = "
