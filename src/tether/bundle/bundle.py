@@ -9,8 +9,10 @@ the model a server loads.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
+import math
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -26,6 +28,7 @@ from tether.contract import Contract
 from tether.contract import dtypes as contract_dtypes
 from tether.errors import InputError, TetherError, first_line
 from tether.frame import Data, read
+from tether.performance.baseline import ALL
 from tether.performance.fairness import REPRESENTATION_SCHEMA, FairnessReport
 from tether.performance.metrics import predicted
 from tether.profile import Profile
@@ -154,6 +157,22 @@ class Bundle:
     def output_columns(self) -> list[str]:
         """The columns of this model's scores in predictions and the prediction log."""
         return output_columns(self.task, self.classes)
+
+    def baseline(self, metric: str, segment: str | None = None, value: Any = None) -> float | None:
+        """The validation estimate of ``metric``, overall or for one level of ``segment`` (None
+        when the bundle has none, or it was undefined, e.g. precision without a predicted
+        positive)."""
+        key = (metric, segment or ALL, ALL if segment is None else str(value))
+        return self._baselines.get(key)
+
+    @functools.cached_property
+    def _baselines(self) -> dict[tuple[str, str, str], float]:
+        rows = self.metrics.select("metric", "segment", "value", "estimate").iter_rows()
+        return {
+            (metric, segment, value): float(estimate)
+            for metric, segment, value, estimate in rows
+            if estimate is not None and math.isfinite(estimate)
+        }
 
     def estimator(self) -> PerformanceEstimator | None:
         """The estimator of this model's performance without labels: CBPE fitted on the stored

@@ -21,7 +21,7 @@ import polars as pl
 from tether.errors import InputError
 from tether.monitor.labels import encode_labels
 from tether.monitor.result import result
-from tether.monitor.segments import levels
+from tether.monitor.segments import level_column, levels
 from tether.performance.bootstrap import bootstrap_metrics
 from tether.performance.business import outcome_cost
 from tether.performance.calibration import (
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 CALIBRATION_BINS = 10
 
-BOOTSTRAP_ROWS = 20_000
+BOOTSTRAP_ROWS = 5_000
 """Most rows a realized metric's bootstrap resamples; beyond, the m-out-of-n bootstrap
 (:func:`~tether.performance.bootstrap.bootstrap_metrics`'s ``max_rows``)."""
 
@@ -107,7 +107,7 @@ def realized(
             values = compute_metrics(bundle.task, y, s, threshold=bundle.threshold, names=names)
             intervals = {}
         for metric, measured in values.items():
-            baseline = _baseline(bundle, metric, segment, value)
+            baseline = bundle.baseline(metric, segment, value)
             lower, upper = _band(estimator, metric, n, segment, baseline)
             ci = intervals.get(metric)
             rows.append(
@@ -135,6 +135,10 @@ def estimated_by_segment(
     ``(segment, level)`` for the business rows."""
     rows = []
     estimates: dict[tuple[str | None, str | None], PerformanceEstimate] = {}
+    # only what the estimator reads (DLE: the features too) travels into each level's part
+    wanted = [*(bundle.features if bundle.task == "regression" else []), *bundle.output_columns,
+              *(level_column(s) for s in segments)]  # fmt: skip
+    served = served.select(c for c in dict.fromkeys(wanted) if c in served.columns)
     for segment, value, part in _groups(served, segments, min_rows):
         if segment is None:
             continue
@@ -143,7 +147,7 @@ def estimated_by_segment(
             continue
         estimates[(segment, value)] = found
         for name, metric in found.metrics.items():
-            baseline = _baseline(bundle, name, segment, value)
+            baseline = bundle.baseline(name, segment, value)
             lower, upper = _band(estimator, name, found.rows, segment, baseline)
             rows.append(
                 result(
@@ -233,7 +237,7 @@ def calibration(
     rows = []
     for segment, value, y, s in _labeled_groups(bundle, labeled, segments, min_rows):
         n = len(y)
-        baseline_ece = _baseline(bundle, "ece", segment, value)
+        baseline_ece = bundle.baseline("ece", segment, value)
         # A calibrated model's ECE from sampling alone: each bin's gap is about
         # sqrt(p(1-p)/n_b) <= 0.5 sqrt(bins/n), so its weighted mean stays below
         # 0.5 sqrt(bins/n); sqrt(bins/n) allows twice that on top of the baseline.
@@ -251,7 +255,7 @@ def calibration(
         rows.append(
             result(
                 "calibration", "brier", float(brier_score(y, s)), segment=segment,
-                segment_value=value, baseline=_baseline(bundle, "brier", segment, value), rows=n,
+                segment_value=value, baseline=bundle.baseline("brier", segment, value), rows=n,
             )
         )  # fmt: skip
         curve = reliability_curve(y, s, bins=CALIBRATION_BINS)
@@ -340,22 +344,13 @@ def _labeled_groups(
 ) -> Iterator[tuple[str | None, Any, np.ndarray, np.ndarray]]:
     """:func:`_groups` of labeled rows as ``(segment, value, labels, scores)``, keeping the
     usable labels; groups with fewer than two are skipped."""
-    for segment, value, part in _groups(labeled, segments, min_rows):
+    # only what the metrics read travels into each level's part
+    wanted = ["label", *bundle.output_columns, *(level_column(s) for s in segments)]
+    narrow = labeled.select(c for c in wanted if c in labeled.columns)
+    for segment, value, part in _groups(narrow, segments, min_rows):
         y, usable = labels_of(bundle, part)
         if usable.sum() >= 2:
             yield segment, value, y[usable], scores_of(bundle, part)[usable]
-
-
-def _baseline(bundle: Bundle, metric: str, segment: str | None, value: Any) -> float | None:
-    table = bundle.metrics
-    found = table.filter(
-        (pl.col("metric") == metric)
-        & (pl.col("segment") == (segment or "all"))
-        & (pl.col("value") == ("all" if segment is None else str(value)))
-    )
-    estimate = found["estimate"][0] if found.height else None
-    # undefined at validation (precision without a predicted positive): no baseline
-    return None if estimate is None else float(estimate)
 
 
 def _json_number(value: float) -> float | None:

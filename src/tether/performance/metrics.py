@@ -234,7 +234,8 @@ def ratio(numerator: Any, denominator: Any) -> np.ndarray:
 
 def weighted_mean(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Mean of ``values`` (n,) under each row of ``weights`` (n,) or (B, n)."""
-    return ratio(weights @ values.astype(np.float64), weights.sum(axis=-1))
+    both = weights @ np.column_stack([values.astype(np.float64), np.ones(len(values))])
+    return ratio(both[..., 0], both[..., 1])
 
 
 def group_sums(
@@ -276,10 +277,12 @@ def confusion(
     """Weighted binary ``tp, fp, tn, fn`` for each row of ``weights``."""
     pred = scores >= threshold
     positive = y == 1
-    tp = weights @ (positive & pred).astype(np.float64)
-    fp = weights @ (~positive & pred).astype(np.float64)
-    fn = weights @ (positive & ~pred).astype(np.float64)
-    return tp, fp, weights.sum(axis=-1) - tp - fp - fn, fn
+    # one product reads the (B, n) weights once for all four sums, not once per sum
+    cells = np.column_stack(
+        [positive & pred, ~positive & pred, positive & ~pred, np.ones_like(pred)]
+    )
+    tp, fp, fn, total = np.moveaxis(weights @ cells.astype(np.float64), -1, 0)
+    return tp, fp, total - tp - fp - fn, fn
 
 
 def _roc_auc(y: np.ndarray, scores: np.ndarray, weights: np.ndarray, threshold: float) -> Any:
