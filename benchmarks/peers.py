@@ -20,10 +20,20 @@ PEER_PACKAGES = ["pandera[polars]>=0.20,<1", "pandas>=2.1,<4", "polars>=1.0,<3",
 # NannyML imports statsmodels without declaring it; both drift peers break on pandas 3.
 EVIDENTLY_PACKAGES = ["evidently==0.7.23", "pandas>=2.2,<3", "pyarrow>=17"]
 NANNYML_PACKAGES = ["nannyml==0.13.1", "statsmodels>=0.14", "pandas>=2.2,<3", "pyarrow>=17"]
+# Deepchecks 0.19.1 (its last release) fails to import with the newest scikit-learn (no
+# max_error scorer) and uses np.NINF (gone in numpy 2); recent pyarrow needs numpy 2.
+DEEPCHECKS_PACKAGES = [
+    "deepchecks==0.19.1",
+    "scikit-learn>=1.4,<1.6",
+    "numpy>=1.26,<2",
+    "pandas>=2.2,<3",
+    "pyarrow>=17,<20",
+]
 ENVIRONMENTS = {
     "peers": (PEERS_VENV, PEER_PACKAGES),
     "evidently": (Path(__file__).parent / ".venv-evidently", EVIDENTLY_PACKAGES),
     "nannyml": (Path(__file__).parent / ".venv-nannyml", NANNYML_PACKAGES),
+    "deepchecks": (Path(__file__).parent / ".venv-deepchecks", DEEPCHECKS_PACKAGES),
 }
 # No usage reporting from the peers (NannyML and Evidently both phone home by default).
 PEER_ENVIRONMENT = {"NML_DISABLE_USAGE_LOGGING": "1", "DO_NOT_TRACK": "1"}

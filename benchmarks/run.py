@@ -24,6 +24,7 @@ from benchmarks.monitor import bench_monitor
 from benchmarks.online_path import bench_online_path
 from benchmarks.peers import run_peer
 from benchmarks.report import write_table
+from benchmarks.segments.run import bench_segments
 from benchmarks.serving.run import bench_serving
 from benchmarks.store import bench_store
 from benchmarks.synthetic import write_standard_parquet
@@ -211,6 +212,7 @@ BENCHMARKS: dict[str, Callable[[], None]] = {
     "serving": bench_serving,
     "estimation": bench_estimation,
     "monitor": bench_monitor,
+    "segments": bench_segments,
 }
 
 

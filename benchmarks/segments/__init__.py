@@ -1,0 +1,1 @@
+"""Weak-segment discovery benchmark: planted weak segments, null trials, speed, and Deepchecks."""
