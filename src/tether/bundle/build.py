@@ -51,7 +51,7 @@ from tether.performance import (
 from tether.performance.baseline import OTHER, range_edges, segment_labels
 from tether.performance.business import check_cost, outcome_cost
 from tether.performance.estimation import DLE
-from tether.performance.fairness import fairness, representation
+from tether.performance.fairness import fairness, min_resamples, representation
 from tether.profile import Profile
 
 
@@ -384,9 +384,10 @@ def _fairness(
     }  # fmt: skip
     groups = valid.select(segment_labels(valid[name], edges.get(name)) for name in sensitive)
     try:
+        # its intervals carry the monitor's and the gate's alerts: never fewer than it needs
         report = fairness(
-            task, scores, groups, y_true=y_true, threshold=threshold, n_resamples=n_resamples,
-            seed=seed,
+            task, scores, groups, y_true=y_true, threshold=threshold,
+            n_resamples=max(n_resamples, min_resamples(0.95)), seed=seed,
         )  # fmt: skip
     except InputError as exc:  # a multiclass model, no attribute with two groups to compare
         found["reason"] = str(exc)
