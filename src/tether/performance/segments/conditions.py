@@ -31,7 +31,10 @@ class ColumnConditions:
     A numeric (or date/time) column with more distinct values than ``bins`` is cut at its
     reference quantiles into equal-mass ranges, open at both ends so later data falls in one
     even after a shift; the edges are values of the data, so an integer column reads
-    ``17 <= dep_hour < 20``. Any other column offers its ``top`` most frequent values. Every
+    ``17 <= dep_hour < 20``. A value holding at least one range's share of the rows (the zeros
+    of a zero-inflated column) would swallow several cuts, so it gets a range of its own,
+    from it to the next value seen, and the other values are cut at their own quantiles into
+    the ranges left. Any other column offers its ``top`` most frequent values. Every
     column offers "is missing" (null, NaN or inf) last. Codes ``0..n_conditions - 1`` are the
     conditions; code ``n_conditions`` is a value that is not searched (a category outside the
     most frequent ones, a number not seen in the reference), which stays in the rest.
@@ -70,11 +73,7 @@ class ColumnConditions:
         values = reference.select(as_number(feature)).to_series().drop_nulls().to_numpy()
         distinct, counts = np.unique(values, return_counts=True)
         if len(distinct) > bins:
-            cuts = np.quantile(values, np.arange(1, bins) / bins, method="inverted_cdf")
-            edges = np.unique(cuts)
-            edges = edges[edges > distinct[0]]
-            if len(edges):
-                return cls(feature, edges=edges)
+            return cls(feature, edges=_edges(values, distinct, counts, bins))
         order = np.lexsort((distinct, -counts))[:top]  # most frequent first, ties by value
         return cls(feature, levels=distinct[order].tolist())
 
@@ -141,3 +140,23 @@ class ColumnConditions:
         if dtype == pl.Boolean:
             return str(bool(value))
         return f"{value:.6g}"
+
+
+def _edges(values: np.ndarray, distinct: np.ndarray, counts: np.ndarray, bins: int) -> np.ndarray:
+    """Inner edges of the ranges of ``values`` (their sorted ``distinct`` values and
+    ``counts``), ``bins`` equal-mass ranges where no value holds a range's share of the rows.
+
+    >>> zeros = np.r_[np.zeros(90), np.arange(1.0, 11.0)]  # 90% zeros
+    >>> distinct, counts = np.unique(zeros, return_counts=True)
+    >>> _edges(zeros, distinct, counts, 5).tolist()
+    [1.0, 3.0, 5.0, 8.0]
+    """
+    heavy = counts * bins >= len(values)
+    after = np.minimum(np.flatnonzero(heavy) + 1, len(distinct) - 1)
+    edges = [distinct[heavy], distinct[after]]
+    pieces = bins - int(heavy.sum())
+    if pieces >= 2 and not heavy.all():
+        rest = values[~np.isin(values, distinct[heavy])] if heavy.any() else values
+        edges.append(np.quantile(rest, np.arange(1, pieces) / pieces, method="inverted_cdf"))
+    out = np.unique(np.concatenate(edges))
+    return out[out > distinct[0]]

@@ -80,7 +80,7 @@ class RowLosses:
 
     n: int
     shift: float  # subtracted from the loss so that sums of squares do not cancel
-    binary: bool  # a 0/1 loss: its squares are itself, its default variance q (1 - q)
+    binary: bool  # a 0/1 loss: its squares are itself
     weights: dict[int, np.ndarray]  # aggregate row -> per-row value
     expected: bool
     empirical: bool  # the excess's variance is estimated within each segment
@@ -88,7 +88,13 @@ class RowLosses:
 
     @classmethod
     def check(cls, n: int, loss: Any, expected: Any, variance: Any) -> RowLosses:
-        """``loss``, ``expected`` and ``variance`` of ``n`` rows, or ``InputError``."""
+        """``loss``, ``expected`` and ``variance`` of ``n`` rows, or ``InputError``.
+
+        Without ``variance``, a 0/1 loss whose ``expected`` values are all probabilities
+        (within [0, 1]) varies as a Bernoulli variable, ``expected (1 - expected)``; any other
+        loss (a regression loss that happens to be 0/1 with an expected loss above 1 too) has
+        its excess's variance estimated within each segment.
+        """
         value = _vector("loss", loss, n)
         binary = bool(np.all((value == 0.0) | (value == 1.0)))
         shift = 0.0 if binary else float(value.mean())
@@ -111,19 +117,16 @@ class RowLosses:
                         f"variance has {spread[row]} at row {row}; variances must be >= 0"
                     )
                 weights[VARIANCE] = spread
-            elif binary:
-                bad = (expect < 0) | (expect > 1)
-                if bad.any():
-                    row = int(np.argmax(bad))
-                    raise InputError(
-                        f"expected has {expect[row]} at row {row}; with a 0/1 loss and no "
-                        "variance, expected must be a probability within [0, 1]"
-                    )
+            elif binary and bool(((expect >= 0) & (expect <= 1)).all()):
                 weights[VARIANCE] = expect * (1.0 - expect)
             else:
                 empirical = True
                 weights[VARIANCE] = (value - expect) ** 2
-        flips = binary and expected is not None and bool((weights[EXPECTED] <= 0.5).all())
+        flips = (
+            binary
+            and expected is not None
+            and bool(((weights[EXPECTED] >= 0) & (weights[EXPECTED] <= 0.5)).all())
+        )
         return cls(n, shift, binary, weights, expected is not None, empirical, flips)
 
     def aggregate(self, cells: np.ndarray, size: int, weights: dict[int, np.ndarray]) -> np.ndarray:

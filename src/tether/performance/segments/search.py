@@ -2,8 +2,10 @@
 
 Candidates are found and tested on aggregates (``(5, cells)`` sums of
 :mod:`~tether.performance.segments.losses`) by cell of combined int16 codes, so memory is
-O(cells), not O(rows x candidates); only the redundancy rule (b) reads rows, for the few
-discoveries. A candidate is an array row of up to three column indices (ascending, padded with
+O(cells), not O(rows x candidates); rule (a) too, since the four cells of an interaction are
+differences of the child's, its parent's, its extra condition's and all rows' sums. Only the
+redundancy rule (b) reads rows, for the few discoveries, each segment's rows built once. A
+candidate is an array row of up to three column indices (ascending, padded with
 -1) and condition codes. See :class:`~tether.performance.segments.WeakSegments` for the rules.
 """
 
@@ -18,17 +20,21 @@ import numpy as np
 from tether.performance.segments.conditions import ColumnConditions
 from tether.performance.segments.losses import EXPECTED, LOSS, ROWS, RowLosses
 from tether.performance.segments.statistics import (
-    excess_welch,
+    Estimate,
+    contrast,
     excess_z,
-    flip_welch,
+    flipped,
+    interaction,
+    mean_excess,
+    mean_loss,
     p_value,
     q_values,
     step_up,
     welch,
 )
 
-Comparison = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
-"""A two-sample test of aggregates: the gap of ``a`` over ``b`` and its z."""
+Key = frozenset[tuple[int, int]]
+"""A segment as its set of (column index, condition code)."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,7 @@ class LatticeSearch:
         self.total = self.singles[:, : self.width[0]].sum(axis=1)
         self.pair_at = np.zeros((len(columns), len(columns)), dtype=np.intp)
         self.pairs = np.zeros((5, 0))
+        self._masks: dict[Key, np.ndarray] = {}
 
     def eligible(self, aggs: np.ndarray) -> np.ndarray:
         """Which cells are large enough to test, inside and outside."""
@@ -99,28 +106,53 @@ class LatticeSearch:
         a, b = cols[:, 0], cols[:, 1]
         return self.pairs[:, self.pair_at[a, b] + conds[:, 0] * self.width[b] + conds[:, 1]]
 
-    def parents(self, cols: np.ndarray, conds: np.ndarray, depth: int) -> list[np.ndarray]:
-        """Aggregates of each parent (one condition dropped) of candidates of ``depth``."""
+    def splits(
+        self, cols: np.ndarray, conds: np.ndarray, depth: int
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Aggregates of each parent (one condition dropped) of candidates of ``depth``, with
+        those of the condition dropped (the extra condition that makes the child)."""
         out = []
-        for keep in itertools.combinations(range(depth), depth - 1):
+        for drop in range(depth):
+            keep = [j for j in range(depth) if j != drop]
             c, k = cols[:, keep], conds[:, keep]
-            out.append(self.single(c[:, 0], k[:, 0]) if depth == 2 else self.pair(c, k))
+            parent = self.single(c[:, 0], k[:, 0]) if depth == 2 else self.pair(c, k)
+            out.append((parent, self.single(cols[:, drop], conds[:, drop])))
         return out
 
-    def _tests(self, aggs: np.ndarray) -> list[tuple[Comparison, np.ndarray]]:
-        """Each way a segment can be weak, as its two-sample comparison and the z of ``aggs``:
-        against the rest and, with an expected loss, against its own expectation."""
+    def _tests(self, aggs: np.ndarray) -> list[tuple[tuple[Estimate, ...], np.ndarray]]:
+        """Each way a segment can be weak, as the estimates rule (a) compares and the z of
+        ``aggs``: against the rest and, with an expected loss, against its own expectation.
+
+        Against the expectation, more excess alone would split a segment into its surest parts,
+        where the same flipped labels cost most: a child must also add loss, or, for a binary
+        classifier's errors, have more labels flipped.
+        """
         losses = self.losses
-        tests: list[tuple[Comparison, np.ndarray]] = [
-            (welch, welch(aggs, self.total[:, None] - aggs)[1])
+        tests: list[tuple[tuple[Estimate, ...], np.ndarray]] = [
+            ((mean_loss,), welch(aggs, self.total[:, None] - aggs)[1])
         ]
         if losses.expected:
-
-            def compare(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-                return excess_welch(a, b, losses.shift, losses.empirical)
-
-            tests.append((compare, excess_z(aggs, losses.shift, losses.empirical)))
+            excess = mean_excess(losses.shift, losses.empirical)
+            rule: tuple[Estimate, ...] = (flipped,) if losses.flips else (excess, mean_loss)
+            tests.append((rule, excess_z(aggs, losses.shift, losses.empirical)))
         return tests
+
+    def _split_z(
+        self, aggs: np.ndarray, cols: np.ndarray, conds: np.ndarray, estimates: tuple[Estimate, ...]
+    ) -> np.ndarray:
+        """Rule (a) for candidates of one depth: the smallest z, over each parent and each of
+        ``estimates``, of the child being worse than the parent's remainder (the parent minus
+        the child) and of the extra condition adding more inside the parent than outside it
+        (their interaction contrast); -inf where a test is undefined (a cell under 2 rows)."""
+        z = np.full(aggs.shape[1], np.inf)
+        for parent, extra in self.splits(cols, conds, cols.shape[1]):
+            for estimate in estimates:
+                for _, test in (
+                    contrast((aggs, parent - aggs), (1.0, -1.0), estimate),
+                    interaction(aggs, parent, extra, self.total[:, None], estimate),
+                ):
+                    z = np.minimum(z, np.where(np.isnan(test), -np.inf, test))
+        return z
 
     def run(self) -> Found:
         """Test every candidate, keep the discoveries that are not redundant: those worse than
@@ -129,25 +161,18 @@ class LatticeSearch:
         self.cols, self.conds, self.aggs, self.hypotheses = self.candidates()
         self.depth = (self.cols >= 0).sum(axis=1)
         aggs, m = self.aggs, self.hypotheses
+        tests = self._tests(aggs)
         gap, z = welch(aggs, self.total[:, None] - aggs)
         p = p_value(z)
-        found = self._report(p, gap, aggs[LOSS] / aggs[ROWS], welch, self._worse)
+        found = self._report(p, gap, aggs[LOSS] / aggs[ROWS], tests[0][0], self._worse)
         z_expected = p_expected = q_expected = beyond = None
         if losses.expected:
-            compare, z_expected = self._tests(aggs)[1]
+            rule_a, z_expected = tests[1]
             p_expected = p_value(z_expected)
             excess = (aggs[LOSS] + aggs[ROWS] * losses.shift - aggs[EXPECTED]) / aggs[ROWS]
-
-            def adds(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-                # More excess alone would split a segment into its surest parts, where the
-                # same flipped labels cost most: a child must also add loss.
-                gap, z_excess = compare(a, b)
-                return gap, np.fmin(z_excess, welch(a, b)[1])
-
-            rule_a = flip_welch if losses.flips else adds
             expected = self._report(p_expected, excess, excess, rule_a, self._worse_than_expected)
             q_expected = q_values(p_expected, m)
-            found = np.union1d(found, expected)
+            found = np.union1d(self._as_expected(found, expected, q_expected, excess), expected)
             beyond = np.isin(found, expected)
             z_expected, p_expected, q_expected = (
                 x[found] for x in (z_expected, p_expected, q_expected)
@@ -172,19 +197,19 @@ class LatticeSearch:
         p: np.ndarray,
         effect: np.ndarray,
         order: np.ndarray,
-        compare: Comparison,
+        estimates: tuple[Estimate, ...],
         test: Callable[[np.ndarray, np.ndarray], float],
     ) -> np.ndarray:
         """The candidates reported by one test: ``p`` its p-values, ``effect`` the size that
-        ``min_gap`` bounds, ``order`` the mean effect that orders rule (b), ``compare`` its
-        two-sample form for rule (a) and ``test`` its form on rows for rule (b)."""
+        ``min_gap`` bounds, ``order`` the mean effect that orders rule (b), ``estimates`` what
+        rule (a) compares and ``test`` its form on rows for rule (b)."""
         alpha, m = self.limits.alpha, self.hypotheses
         found = np.flatnonzero((q_values(p, m) <= alpha) & (effect >= self.limits.min_gap))
         found = self._distinct(found)
         # A reported segment must pass BH counting only the reported segments as discoveries:
         # the redundant ones lowered the bar for every candidate. Its p-value is the largest of
         # its own and those of the redundancy tests (an intersection-union test).
-        p_found = np.fmax(p[found], self._p_children(found, compare))
+        p_found = np.fmax(p[found], self._p_children(found, estimates))
         keep = step_up(p_found, m, alpha)
         found, p_found = found[keep], p_found[keep]
         p_found = self._explained(found, p_found, order[found], test)
@@ -244,15 +269,15 @@ class LatticeSearch:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The eligible triples that extend the ``beam`` best pairs by one condition.
 
-        Pairs are ranked by the smaller of their z against the rest and against each parent's
-        remainder, so that the children of one strong single condition do not fill the beam;
+        Pairs are ranked by the smallest of their z against the rest and of rule (a) (against
+        each parent's remainder, and the interaction of their two conditions), so that neither
+        the children of one strong single condition nor the crossings of two fill the beam;
         with an expected loss, the ``beam`` best by the same on the excess join them.
         """
         aggs = self.pair(pair_cols, pair_conds)
         beam = np.zeros(0, dtype=np.intp)
-        for compare, z in self._tests(aggs):
-            for parent in self.parents(pair_cols, pair_conds, 2):
-                z = np.fmin(z, compare(aggs, parent - aggs)[1])
+        for estimates, z in self._tests(aggs):
+            z = np.fmin(z, self._split_z(aggs, pair_cols, pair_conds, estimates))
             ranked = np.argsort(-np.nan_to_num(z, nan=-np.inf), kind="stable")[: self.limits.beam]
             beam = np.union1d(beam, ranked[z[ranked] > 0])
         width = self.width
@@ -325,31 +350,41 @@ class LatticeSearch:
         keep = np.ones(len(found), dtype=bool)
         for shared in np.flatnonzero(counts > 1):
             members = np.flatnonzero(group.ravel() == shared)
-            masks = [self._rows(self.cols[found[m]], self.conds[found[m]]) for m in members]
+            masks = [self.rows(self._key(found[m])) for m in members]
             for j in range(1, len(masks)):
                 if any(np.array_equal(masks[j], masks[h]) for h in range(j)):
                     keep[members[j]] = False
         return found[keep]
 
-    def _rows(self, cols: np.ndarray, conds: np.ndarray) -> np.ndarray:
-        mask = np.ones(self.losses.n, dtype=bool)
-        for c, k in zip(cols, conds, strict=True):
-            if c >= 0:
-                mask &= self.codes[c] == k
+    def _key(self, index: int) -> Key:
+        cols, conds = self.cols[index].tolist(), self.conds[index].tolist()
+        return frozenset((c, k) for c, k in zip(cols, conds, strict=True) if c >= 0)
+
+    def rows(self, key: Key) -> np.ndarray:
+        """The rows of a segment, built once from the rows of its conditions (the redundancy
+        rules ask for the same few segments many times)."""
+        mask = self._masks.get(key)
+        if mask is None:
+            if len(key) == 1:
+                ((c, k),) = key
+                mask = self.codes[c] == k
+            else:
+                mask = np.logical_and.reduce([self.rows(frozenset([part])) for part in key])
+            self._masks[key] = mask
         return mask
 
-    def _p_children(self, found: np.ndarray, compare: Comparison) -> np.ndarray:
-        """Rule (a): p-value of each segment being worse (by ``compare``) than every parent's
-        remainder (the parent minus it), 0 for single conditions."""
+    def _p_children(self, found: np.ndarray, estimates: tuple[Estimate, ...]) -> np.ndarray:
+        """Rule (a): p-value of each segment being worse (by ``estimates``) than every
+        parent's remainder and of its extra condition adding more inside each parent than
+        outside it, 0 for single conditions."""
         p_child = np.zeros(len(found))
         for d in (2, 3):
             at = np.flatnonzero(self.depth[found] == d)
             if len(at) == 0:
                 continue
             idx = found[at]
-            child = self.aggs[:, idx]
-            for parent in self.parents(self.cols[idx, :d], self.conds[idx, :d], d):
-                p_child[at] = np.fmax(p_child[at], p_value(compare(child, parent - child)[1]))
+            cols, conds = self.cols[idx, :d], self.conds[idx, :d]
+            p_child[at] = p_value(self._split_z(self.aggs[:, idx], cols, conds, estimates))
         return p_child
 
     def _explained(
@@ -374,32 +409,16 @@ class LatticeSearch:
         if not passing.any():
             return p
         bar = self.limits.alpha * passing.sum() / self.hypotheses
-        keys = [
-            frozenset((c, k) for c, k in zip(cs, ks, strict=True) if c >= 0)
-            for cs, ks in zip(self.cols[found].tolist(), self.conds[found].tolist(), strict=True)
-        ]
-
-        def rows(conditions: frozenset[tuple[int, int]]) -> np.ndarray:
-            return np.logical_and.reduce([self.codes[c] == k for c, k in conditions])
-
+        keys = [self._key(i) for i in found]
+        rows = self.rows
         # How many kept segments hold each row: a kept segment sharing no condition with the
         # one tested leaves out its own rows, read from here instead of rebuilt each time.
         covered = np.zeros(self.losses.n, dtype=np.int16)
 
         def retest(i: int, kept: list[int]) -> None:
-            inside = rows(keys[i])
-            blocked = covered.copy()
-            extras = []
-            for j in kept:
-                if keys[j] <= keys[i]:  # itself or an ancestor: it leaves nothing out
-                    blocked -= inside if keys[j] == keys[i] else rows(keys[j])
-                elif keys[j] & keys[i]:
-                    extras.append(keys[j] - keys[i])
-            away = blocked == 0
-            for extra in extras:
-                away &= ~rows(extra)
+            away = self._away(keys[i], [keys[j] for j in kept], covered)
             if not away.all():
-                out[i] = max(out[i], test(inside, away))
+                out[i] = max(out[i], test(rows(keys[i]), away))
 
         out, kept = p.copy(), list[int]()
         for i in np.argsort(-order, kind="stable"):
@@ -414,6 +433,44 @@ class LatticeSearch:
                 kept.remove(i)
                 covered -= rows(keys[i])
         return out
+
+    def _away(self, key: Key, kept: list[Key], covered: np.ndarray) -> np.ndarray:
+        """The rows away from the ``kept`` segments (``covered`` counts those holding each
+        row) for testing the segment ``key``: out of their rows, except that an ancestor of
+        it (or itself) leaves nothing out and one sharing a condition with it leaves out the
+        rows of its extra conditions (those ``key`` lacks)."""
+        blocked, extras = covered, []
+        for other in kept:
+            if other <= key:
+                blocked = blocked - self.rows(other)
+            elif other & key:
+                extras.append(self.rows(other - key))
+        away = blocked == 0
+        for extra in extras:
+            away &= ~extra
+        return away
+
+    def _as_expected(
+        self, found: np.ndarray, expected: np.ndarray, q_expected: np.ndarray, excess: np.ndarray
+    ) -> np.ndarray:
+        """Those of ``found`` (worse than the rest) that are either reported as worse than
+        expected (in ``expected``) or whose loss is what the scores expect (low confidence):
+        their own excess is not significant, or not away from the segments reported worse
+        than expected (at ``alpha``). The others' excess is not explained by the scores nor
+        by a segment reported (a part of one, say): they are neither, and are dropped."""
+        limits = self.limits
+        reported = [self._key(i) for i in expected]
+        covered = np.zeros(self.losses.n, dtype=np.int16)
+        for key in reported:
+            covered += self.rows(key)
+        keep = np.ones(len(found), dtype=bool)
+        for at, i in enumerate(found):
+            if i in expected or q_expected[i] > limits.alpha or excess[i] < limits.min_gap:
+                continue
+            key = self._key(i)
+            away = self._away(key, reported, covered)
+            keep[at] = self._worse_than_expected(self.rows(key), away) > limits.alpha
+        return found[keep]
 
     def _worse(self, inside: np.ndarray, away: np.ndarray) -> float:
         """p-value of ``inside`` rows having a higher mean loss than the others, both ``away``

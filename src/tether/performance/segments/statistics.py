@@ -1,10 +1,10 @@
 """The tests a weak segment passes: Welch z against the rest, z against its own expectation,
-and Benjamini-Hochberg over many candidates; all on ``(5, m)`` aggregates of
-:mod:`~tether.performance.segments.losses`."""
+contrasts of several cells (the interaction of two conditions) and Benjamini-Hochberg over
+many candidates; all on ``(5, m)`` aggregates of :mod:`~tether.performance.segments.losses`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy import stats
@@ -13,6 +13,22 @@ from tether.performance.segments.losses import EXPECTED, LOSS, ROWS, SQUARES, VA
 
 Estimate = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 """An effect of each segment of an aggregate and the variance of its estimate."""
+
+
+def contrast(
+    cells: Sequence[np.ndarray], signs: Sequence[float], estimate: Estimate
+) -> tuple[np.ndarray, np.ndarray]:
+    """``sum(sign * estimate(cell))`` over disjoint ``cells`` and its z, the variance the sum
+    of the cells' (NaN where a cell has under 2 rows)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        effect, spread = np.zeros(cells[0].shape[1]), np.zeros(cells[0].shape[1])
+        for cell, sign in zip(cells, signs, strict=True):
+            mean, variance = estimate(cell)
+            effect = effect + sign * mean
+            spread = spread + variance
+        z = _ratio(effect, np.sqrt(spread))
+    small = np.logical_or.reduce([cell[ROWS] < 2 for cell in cells])
+    return effect, np.where(small, np.nan, z)
 
 
 def welch(segment: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -24,45 +40,65 @@ def welch(segment: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, np.ndarra
     >>> float(gap[0]), round(float(z[0]), 3)
     (0.5, 1.414)
     """
-    return _compare(segment, other, _mean_loss)
+    return contrast((segment, other), (1.0, -1.0), mean_loss)
 
 
-def excess_welch(
-    segment: np.ndarray, other: np.ndarray, shift: float, empirical: bool
+def interaction(
+    child: np.ndarray,
+    parent: np.ndarray,
+    extra: np.ndarray,
+    total: np.ndarray,
+    estimate: Estimate,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Gap of the mean excess (loss over expected loss) of ``segment`` over ``other`` and its
-    z. The expected loss is fixed, so the excess varies as the loss does: each side's
-    variance is the sample variance of the loss (of ``loss - expected`` when ``empirical``),
-    which stays right where the loss is not what the scores expect."""
+    """How much more the ``extra`` condition adds inside ``parent`` than outside it, and its z:
+    the interaction contrast ``child - (parent - child) - (extra - child) + (total - parent -
+    extra + child)`` of ``estimate`` over the four disjoint cells (``child`` = ``parent`` and
+    ``extra``), from the aggregates of the child, the parent, the extra condition alone and all
+    rows. Independent (additive) effects of the parent and the extra condition give 0.
 
-    def mean_excess(part: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    >>> cell = lambda rows, rate: np.array([[rows], [rows * rate], [rows * rate], [0], [0]])
+    >>> rest, other, outside = cell(256, 0.25), cell(256, 0.25), cell(1024, 0.125)
+    >>> for child in (cell(64, 0.375), cell(64, 0.625)):  # additive, then interacting
+    ...     parent, extra = child + rest, child + other
+    ...     effect, z = interaction(child, parent, extra, parent + other + outside, mean_loss)
+    ...     print(float(effect[0]), round(float(z[0]), 2))
+    0.0 0.0
+    0.25 3.43
+    """
+    cells = (child, parent - child, extra - child, total - parent - extra + child)
+    return contrast(cells, (1.0, -1.0, -1.0, 1.0), estimate)
+
+
+def mean_excess(shift: float, empirical: bool) -> Estimate:
+    """The mean excess (loss over expected loss) of each segment and its variance. The
+    expected loss is fixed, so the excess varies as the loss does: the variance is that of the
+    mean loss (of ``loss - expected`` when ``empirical``), which stays right where the loss is
+    not what the scores expect; ``shift`` is the loss's centering."""
+
+    def estimate(part: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n = part[ROWS]
         excess = part[LOSS] + n * shift - part[EXPECTED]
         if empirical:
             spread = np.maximum(part[VARIANCE] - excess**2 / n, 0.0) / (n - 1)
             return excess / n, spread / n
-        return excess / n, _mean_loss(part)[1]
+        return excess / n, mean_loss(part)[1]
 
-    return _compare(segment, other, mean_excess)
+    return estimate
 
 
-def flip_welch(segment: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Gap of the share of labels flipped beyond the scores in ``segment`` over ``other``, and
-    its z, for a 0/1 loss whose expected value ``q`` is at most 1/2.
+def flipped(part: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Share of labels flipped beyond the scores in each segment and its variance, for a 0/1
+    loss whose expected value ``q`` is at most 1/2.
 
     Flipping a share ``f`` of labels makes the error ``q + f (1 - 2q)``, so
     ``sum(loss - q) / sum(1 - 2q)`` estimates ``f`` wherever the scores are, sure or not.
     """
-
-    def flipped(part: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        room = part[ROWS] - 2.0 * part[EXPECTED]
-        share = (part[LOSS] - part[EXPECTED]) / room
-        return share, _mean_loss(part)[1] * (part[ROWS] / room) ** 2
-
-    return _compare(segment, other, flipped)
+    room = part[ROWS] - 2.0 * part[EXPECTED]
+    share = (part[LOSS] - part[EXPECTED]) / room
+    return share, mean_loss(part)[1] * (part[ROWS] / room) ** 2
 
 
-def _mean_loss(part: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def mean_loss(part: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean (centered) loss of each segment and its variance, from sums of squares."""
     n, total = part[ROWS], part[LOSS]
     mean = total / n
@@ -70,17 +106,6 @@ def _mean_loss(part: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # rounding leaves ~1e-16 of the mean square where the loss is constant
     spread = np.where(spread > 1e-12 * np.abs(part[SQUARES]), spread, 0.0)
     return mean, spread / (n - 1) / n
-
-
-def _compare(
-    segment: np.ndarray, other: np.ndarray, estimate: Estimate
-) -> tuple[np.ndarray, np.ndarray]:
-    """Gap of ``estimate`` of ``segment`` over ``other`` and its z (NaN under 2 rows)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        (first, first_var), (second, second_var) = estimate(segment), estimate(other)
-        gap = first - second
-        z = _ratio(gap, np.sqrt(first_var + second_var))
-    return gap, np.where((segment[ROWS] >= 2) & (other[ROWS] >= 2), z, np.nan)
 
 
 def excess_z(aggs: np.ndarray, shift: float, empirical: bool) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -15,6 +17,8 @@ from tether.performance.segments.conditions import CONDITION, ColumnConditions
 from tether.performance.segments.losses import EXPECTED, LOSS, ROWS, RowLosses
 from tether.performance.segments.search import Found, LatticeSearch, Limits
 
+MAX_CONDITIONS = 10_000
+"""Most ``bins`` and ``max_levels``."""
 KINDS = ("worse", "worse_than_expected", "low_confidence")
 """Values of the ``kind`` column of :meth:`WeakSegments.find`."""
 
@@ -25,15 +29,17 @@ class WeakSegments:
     An average hides the segment that is failing. ``fit`` learns on the reference the
     conditions each column offers (see
     :class:`~tether.performance.segments.conditions.ColumnConditions`): ``bins`` equal-mass
-    ranges of a numeric or date column (``lo <= x < hi``), else its ``max_levels`` most
-    frequent values (``x = v``; other values stay in the rest), and ``x is missing``. ``find``
-    tests conjunctions over different columns, on per-cell sums so that memory is O(cells),
-    not O(rows x candidates): every single condition, every pair (one ``np.bincount`` per pair
-    of columns on combined codes) and, for triples, a third condition added to the ``beam``
-    best pairs -- a weak triple makes its pairs weak too, since they contain it. Pairs enter
-    the beam by the smaller of their z against the rest and against each parent's remainder,
-    so the children of one strong condition do not fill it (with ``expected``, the best by
-    the same on the excess join them).
+    ranges of a numeric or date column (``lo <= x < hi``; a value holding a range's share of the
+    rows, such as the zeros of a zero-inflated column, gets a range of its own and the other
+    values are cut at their own quantiles), else its ``max_levels`` most frequent values (``x =
+    v``; other values stay in the rest), and ``x is missing``. ``find`` tests conjunctions
+    over different columns, on per-cell sums so that memory is O(cells), not O(rows x
+    candidates): every single condition, every pair (one ``np.bincount`` per pair of columns
+    on combined codes) and, for triples, a third condition added to the ``beam`` best pairs
+    -- a weak triple makes its pairs weak too, since they contain it. Pairs enter
+    the beam by the smallest of their z against the rest and of the tests of rule (a) below,
+    so neither the children of one strong condition nor the crossings of two fill it (with
+    ``expected``, the best by the same on the excess join them).
 
     *Tests.* A candidate is tested when it has at least ``max(min_rows, min_support * n)``
     rows and leaves ``min_rows`` outside; smaller ones are neither tested nor counted. Its
@@ -47,43 +53,56 @@ class WeakSegments:
 
     *Redundancy.* Of the discoveries (``q_value <= alpha`` and ``gap >= min_gap``): (c) of
     segments with the same rows (e.g. from two equal columns) the fewest conditions stay;
-    (a) a child's p-value becomes the largest of its own and its Welch tests against each
-    parent's remainder (the parent minus the child): the extra condition must add something;
-    (b) taken by mean loss, largest first (so children before their parents), a segment's
-    p-value also takes the test of its rows against the rest's, both away from the rows where
-    the extra conditions (those it lacks) of the segments kept before it hold, and once more
-    away from all others kept (1 if that gap is below ``min_gap``). A parent weak only
-    through a kept child, or a segment weak only where it overlaps kept ones (the same
-    segment on a correlated column, a segment crossing two weak ones), then compares equal;
-    one weak by itself stays worse even when other columns are weak too, since the rows left
-    out leave both sides. The largest p-value is an intersection-union test. A segment is
-    reported if it passes BH again, counting only the reported segments as discoveries,
-    since the redundant ones lowered the bar for all.
+    (a) a child's p-value becomes the largest of its own and, for each parent (the child
+    with one condition dropped, the extra one), of its Welch test against the parent's
+    remainder (the parent minus the child: the extra condition must add something) and of
+    the interaction contrast ``child - (parent - child) - (extra - child) + (neither)`` (the
+    extra condition must add more inside the parent than outside it; variance the sum of the
+    four cells'): where two conditions are weak independently, their effects add up on their
+    crossing, which is then worse than the rest and than each parent's remainder, but is no
+    segment of its own; (b) taken by mean loss, largest first (so children before their
+    parents), a segment's p-value also takes the test of its rows against the rest's, both
+    away from the rows of the segments kept before it (of their extra conditions, for those
+    that share a condition with it; an ancestor leaves nothing out), and once more away from
+    all others kept (1 if that gap is below ``min_gap``). A parent weak only through a kept
+    child, or a segment weak only where it overlaps kept ones (the same segment on a
+    correlated column, a segment crossing two weak ones), then compares equal; one weak by
+    itself stays worse even when other columns are weak too, since the rows left out leave
+    both sides (with many columns weak at once, though, few rows are left and a weak one can
+    be lost). The largest p-value is an intersection-union test. A segment is reported if it
+    passes BH again, counting only the reported segments as discoveries, since the redundant
+    ones lowered the bar for all.
 
     *Expectation.* With ``expected``, every candidate is also compared with what the model's
     own scores expect: ``z = (sum loss - sum expected) / sqrt(sum variance)``, the variance
-    ``expected (1 - expected)`` for a 0/1 loss, else ``n`` times the sample variance of ``loss
-    - expected`` in the segment; ``q_value_expected`` is BH over the same hypotheses, and the
-    same rules apply to the excess ``loss - expected``, except in (a): flipped labels raise
-    the error most where the scores are surest (by ``f (1 - 2 expected)`` for a share ``f``
-    flipped), which would split a segment into its surest parts, so a child must have more
-    labels flipped than its parent's remainder, ``sum(loss - expected) / sum(1 - 2
-    expected)``, for a 0/1 loss expected at most 1/2 (a binary classifier's), and otherwise
-    both more loss and more excess. Those reported are ``worse_than_expected`` -- the model is
-    worse than it believes -- even when not worse than the rest (a confident region gone
-    wrong; their ``gap`` and ``impact`` are then negative). The others reported, worse than
-    the rest but as their scores said, are ``low_confidence``: a calibrated model is less
-    accurate where it is less certain, which is not a weak segment. Without ``expected``,
-    all are ``worse``.
+    ``variance`` if given, else ``expected (1 - expected)`` for a 0/1 loss whose expected
+    values are all within [0, 1], else ``n`` times the sample variance of ``loss - expected``
+    in the segment; ``q_value_expected`` is BH over the same hypotheses, and the same rules
+    apply to the excess ``loss - expected``, except in (a): flipped labels raise the error
+    most where the scores are surest (by ``f (1 - 2 expected)`` for a share ``f`` flipped),
+    which would split a segment into its surest parts, so a child's tests compare the share
+    of labels flipped, ``sum(loss - expected) / sum(1 - 2 expected)``, for a 0/1 loss
+    expected within [0, 1/2] (a binary classifier's), and otherwise both the loss and the
+    excess. Those reported are ``worse_than_expected`` -- the model is worse than it believes
+    -- even when not worse than the rest (a confident region gone wrong; their ``gap`` and
+    ``impact`` are then negative). The others reported, worse than the rest but as their
+    scores said, are ``low_confidence``: a calibrated model is less accurate where it is less
+    certain, which is not a weak segment. "As their scores said" is tested: their own excess
+    is not significant (``q_value_expected > alpha`` or ``excess < min_gap``), or it is not
+    (p-value > ``alpha``) on their rows away from the segments reported as worse than
+    expected, as rule (b) leaves rows out (e.g. an uncertain range that holds part of a weak
+    segment). One whose excess stays significant there (e.g. a part of a segment reported as
+    worse than expected) is neither, and is not reported. Without ``expected``, all are
+    ``worse``.
 
     Parameters
     ----------
     max_conditions
         Most conditions in a segment, 1 to 3.
     bins
-        Equal-mass ranges per numeric column (at least 2).
+        Equal-mass ranges per numeric column (2 to 10,000).
     max_levels
-        Most frequent values searched per column that is not cut into ranges.
+        Most frequent values searched per column that is not cut into ranges (1 to 10,000).
     min_support
         Smallest share of the rows a segment must cover to be tested.
     min_rows
@@ -95,7 +114,8 @@ class WeakSegments:
     beam
         Pairs extended to triples.
     columns
-        Columns searched; default all but dates and times.
+        Names of the columns searched (a list, not one string); default all but dates and
+        times.
 
     Example
     -------
@@ -153,28 +173,41 @@ class WeakSegments:
         who = type(self).__name__
         for name, low, high in (
             ("max_conditions", 1, 3),
-            ("bins", 2, None),
-            ("max_levels", 1, None),
+            # Condition codes are int16 and a pair of columns is summed on the product of
+            # their conditions: a column offers at most 2 * bins ranges (a value with a range's
+            # share of the rows gets its own) or max_levels values, plus two codes.
+            ("bins", 2, MAX_CONDITIONS),
+            ("max_levels", 1, MAX_CONDITIONS),
             ("min_rows", 2, None),
             ("beam", 1, None),
         ):
             value = getattr(self, name)
             if (
                 isinstance(value, bool)
-                or not isinstance(value, int | np.integer)
-                or value < low
-                or (high is not None and value > high)
+                or not isinstance(value, numbers.Integral)
+                or int(value) < low
+                or (high is not None and int(value) > high)
             ):
                 rule = f"an integer from {low} to {high}" if high else f"an integer >= {low}"
                 raise InputError(f"{who}: {name} is {value!r}; it must be {rule}")
         for name, ok, rule in (
-            ("min_support", lambda v: 0.0 <= v < 1.0, "within [0, 1)"),
-            ("alpha", lambda v: 0.0 < v < 1.0, "within (0, 1)"),
+            ("min_support", lambda v: 0.0 <= v < 1.0, "a number within [0, 1)"),
+            ("alpha", lambda v: 0.0 < v < 1.0, "a number within (0, 1)"),
             ("min_gap", lambda v: 0.0 <= v < np.inf, "a finite number >= 0"),
         ):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not ok(value):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not ok(value):
                 raise InputError(f"{who}: {name} is {value!r}; it must be {rule}")
+        columns = self.columns
+        if columns is not None and (
+            isinstance(columns, str)
+            or not isinstance(columns, Iterable)
+            or not all(isinstance(c, str) for c in columns)
+        ):
+            raise InputError(
+                f"{who}: columns is {columns!r}; it must be None (all columns) or a list of "
+                "column names, each a string (a single string is not taken as a list)"
+            )
 
     def fit(self, reference: Data) -> WeakSegments:
         """Learn the conditions each column offers from ``reference``.
